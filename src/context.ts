@@ -1,0 +1,31 @@
+/**
+ * What the primitives (locks, elections, registry) get from their coordinator. They
+ * import this type, never the coordinator itself, so nothing imports upward.
+ * @internal
+ * @module
+ */
+import type { Etcd3, Namespace } from 'etcd3';
+import type { Logger } from 'pino';
+import type { Session } from './lease/session.js';
+import type { Resilience } from './resilience.js';
+import type { WatchHub } from './watch.js';
+
+/** @internal */
+export interface CoordContext {
+  /** The root etcd3 client (keys are full keys, namespace included). */
+  readonly client: Etcd3;
+  /** etcd3 namespace scoped to `namespace` (application data, `txn()` builders). */
+  readonly kv: Namespace;
+  /** Key prefix of everything, '' or ending with '/'. */
+  readonly namespace: string;
+  readonly resilience: Resilience;
+  readonly watch: WatchHub;
+  /** A child logger for a component. */
+  logger(component: string): Logger;
+  /** The shared default session (a fresh one after loss). */
+  defaultSession(signal?: AbortSignal): Promise<Session>;
+  /** A new session with its own lease. */
+  newSession(ttl?: number, signal?: AbortSignal): Promise<Session>;
+  /** Throws ClosedError once the coordinator is closed. */
+  assertOpen(): void;
+}

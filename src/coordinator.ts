@@ -1,0 +1,380 @@
+/**
+ * `connect()` and the {@link Coordinator}: one etcd3 client, the namespace, the logger,
+ * the resilience policies, one keepalive stream and one watch stream, and the factories
+ * of every primitive.
+ * @module
+ */
+import { readFileSync } from 'node:fs';
+import { noop } from 'cockatiel';
+import { Etcd3, type IOptions, type Namespace } from 'etcd3';
+import { type Logger, pino } from 'pino';
+import type { CoordContext } from './context.js';
+import {
+  ClosedError,
+  EtcdUnavailableError,
+  InvalidArgumentError,
+  isTransientEtcdError,
+  mapEtcdError,
+} from './errors.js';
+import { type Endpoint, parseEndpoint, validateNamespace, validateTimeout, validateTtl } from './keys.js';
+import { KeepAliveStream } from './lease/keepalive.js';
+import { grantSession, type Session } from './lease/session.js';
+import { type BreakerState, type PolicyOptions, Resilience } from './resilience.js';
+import { WatchHub } from './watch.js';
+
+/** TLS material: Buffers, or paths of PEM files. */
+export interface TlsOptions {
+  /** CA certificate that signed etcd's server certificate. */
+  ca?: Buffer | string;
+  /** Client certificate (for etcd's `--client-cert-auth`). */
+  cert?: Buffer | string;
+  /** Client private key. */
+  key?: Buffer | string;
+}
+
+/** Options of {@link connect}. */
+export interface ConnectOptions {
+  /** 'host:port' or 'http(s)://host:port'. Default: `ETCD_ENDPOINTS` (comma-separated), else 127.0.0.1:2379. */
+  endpoints?: string[];
+  /** Key prefix of everything the library writes: '' (default) or ending with '/'. */
+  namespace?: string;
+  /** Default session TTL in seconds (default 10, at least 2). */
+  ttl?: number;
+  /** TLS; implies https endpoints. */
+  tls?: TlsOptions;
+  /** etcd user and password. */
+  auth?: { username: string; password: string };
+  /** A pino logger; the library logs through `.child({ component })`. Default: silent. */
+  logger?: Logger;
+  /** Retry, breaker and timeout settings (see {@link PolicyOptions}). */
+  policies?: PolicyOptions;
+  /** How long connect() waits for an endpoint to answer, in ms. Default 5000. */
+  dialTimeoutMs?: number;
+}
+
+/** Health of one endpoint, as {@link Coordinator.health} reports it. */
+export interface EndpointHealth {
+  readonly endpoint: string;
+  readonly reachable: boolean;
+  /** Round trip of the status call in ms. */
+  readonly latencyMs: number;
+  /** Member id (hex) of the raft leader this endpoint knows, if reachable. */
+  readonly leader?: string;
+  /** This endpoint's own member id (hex). */
+  readonly memberId?: string;
+  readonly isLeader?: boolean;
+  readonly revision?: bigint;
+  readonly raftTerm?: bigint;
+  readonly dbSize?: number;
+  readonly version?: string;
+  /** Active alarms (e.g. 'NOSPACE', 'CORRUPT'). */
+  readonly alarms: string[];
+  readonly error?: string;
+}
+
+/** Resolves the endpoints option (or `ETCD_ENDPOINTS`) and checks every entry. @internal */
+export function resolveEndpoints(endpoints?: unknown): Endpoint[] {
+  let list: unknown = endpoints;
+  if (list === undefined) {
+    const env = process.env.ETCD_ENDPOINTS?.trim();
+    list = env ? env.split(',').map((s) => s.trim()) : ['127.0.0.1:2379'];
+  }
+  if (!Array.isArray(list) || list.length === 0) {
+    throw new InvalidArgumentError('endpoints must be a non-empty array of "host:port" or "http(s)://host:port"');
+  }
+  const parsed = list.map(parseEndpoint);
+  if (parsed.some((e) => e.secure) && parsed.some((e) => !e.secure)) {
+    throw new InvalidArgumentError('endpoints must be all http or all https, not a mix');
+  }
+  return parsed;
+}
+
+function material(v: Buffer | string | undefined, what: string): Buffer | undefined {
+  if (v === undefined) return undefined;
+  if (Buffer.isBuffer(v)) return v;
+  if (typeof v !== 'string') throw new InvalidArgumentError(`tls.${what} must be a Buffer or a file path`);
+  try {
+    return readFileSync(v);
+  } catch (err) {
+    throw new InvalidArgumentError(`tls.${what}: cannot read ${v}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Builds the etcd3 options from checked connect options. @internal */
+export function etcd3Options(endpoints: Endpoint[], opts: ConnectOptions, resilience: Resilience): IOptions {
+  const secure = Boolean(opts.tls) || endpoints.some((e) => e.secure);
+  const hosts = endpoints.map((e) => (secure ? e.url.replace(/^http:/, 'https:') : e.url));
+  const options: IOptions = {
+    hosts,
+    defaultCallOptions: resilience.callOptions,
+    faultHandling: { global: noop, host: resilience.hostPolicy },
+    grpcOptions: {
+      'grpc.keepalive_time_ms': 6000,
+      'grpc.keepalive_timeout_ms': 3000,
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 2000,
+    },
+  };
+  if (opts.tls) {
+    const ca = material(opts.tls.ca, 'ca');
+    const cert = material(opts.tls.cert, 'cert');
+    const key = material(opts.tls.key, 'key');
+    if (Boolean(cert) !== Boolean(key))
+      throw new InvalidArgumentError('tls.cert and tls.key go together: give both or neither');
+    options.credentials = { rootCertificate: ca as Buffer, certChain: cert, privateKey: key };
+  }
+  if (opts.auth !== undefined) {
+    const { username, password } = opts.auth ?? {};
+    if (typeof username !== 'string' || !username || typeof password !== 'string') {
+      throw new InvalidArgumentError('auth must be { username: non-empty string, password: string }');
+    }
+    options.auth = { username, password };
+  }
+  return options;
+}
+
+/**
+ * Connects to etcd. Rejects with {@link InvalidArgumentError} for bad options (before any
+ * network traffic), {@link AuthenticationError} for rejected credentials, and
+ * {@link EtcdUnavailableError} naming the endpoints when none answers within `dialTimeoutMs`.
+ */
+export async function connect(options: ConnectOptions = {}): Promise<Coordinator> {
+  const endpoints = resolveEndpoints(options.endpoints);
+  const namespace = validateNamespace(options.namespace);
+  const ttl = validateTtl(options.ttl ?? 10, 'ttl');
+  const dialTimeoutMs = validateTimeout(options.dialTimeoutMs, 'dialTimeoutMs') ?? 5000;
+  const names = endpoints.map((e) => e.url);
+  const resilience = new Resilience(options.policies, names);
+  const client = new Etcd3(etcd3Options(endpoints, options, resilience));
+  const logger = (options.logger ?? pino({ level: 'silent' })).child({ lib: 'etcd-coord' });
+  try {
+    await probe(client, dialTimeoutMs, names);
+  } catch (err) {
+    client.close();
+    throw err;
+  }
+  return new Coordinator(client, { namespace, ttl, logger, resilience, endpoints: names });
+}
+
+async function probe(client: Etcd3, dialTimeoutMs: number, names: string[]): Promise<void> {
+  const until = Date.now() + dialTimeoutMs;
+  let last: unknown;
+  while (Date.now() < until) {
+    try {
+      const timer = new Promise<never>((_, reject) => {
+        const t = setTimeout(() => reject(new Error('dial timeout')), Math.max(1, until - Date.now()));
+        t.unref();
+      });
+      await Promise.race([client.maintenance.status({ deadline: until }), timer]);
+      return;
+    } catch (err) {
+      last = err;
+      const mapped = mapEtcdError(err, 'connect');
+      if (
+        !isTransientEtcdError(err) &&
+        !(mapped instanceof EtcdUnavailableError) &&
+        !/dial timeout/.test(String(err))
+      ) {
+        throw mapped;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  throw new EtcdUnavailableError(
+    `connect: no etcd endpoint answered within ${dialTimeoutMs} ms (endpoints: ${names.join(', ')})`,
+    { cause: last },
+  );
+}
+
+interface CoordinatorConfig {
+  readonly namespace: string;
+  readonly ttl: number;
+  readonly logger: Logger;
+  readonly resilience: Resilience;
+  readonly endpoints: string[];
+}
+
+/** A connection to etcd and the factory of every primitive. Create with {@link connect}. */
+export class Coordinator {
+  /** etcd3 namespace scoped to `namespace`, for application data. */
+  readonly kv: Namespace;
+  /** The key prefix of everything. */
+  readonly namespace: string;
+  /** Default session TTL in seconds. */
+  readonly ttl: number;
+  /** The endpoints in use. */
+  readonly endpoints: readonly string[];
+  /** The root etcd3 client. Keys through it are not namespaced. */
+  readonly client: Etcd3;
+  /** @internal */
+  protected readonly ctx: CoordContext;
+  private readonly logger: Logger;
+  private readonly resilience: Resilience;
+  private readonly keepAlive: KeepAliveStream;
+  private readonly watchHub: WatchHub;
+  private readonly sessions = new Set<Session>();
+  private defaultSessionPromise: Promise<Session> | undefined;
+  private closing: Promise<void> | undefined;
+
+  /** @internal use {@link connect}. */
+  constructor(client: Etcd3, config: CoordinatorConfig) {
+    this.client = client;
+    this.namespace = config.namespace;
+    this.ttl = config.ttl;
+    this.endpoints = config.endpoints;
+    this.logger = config.logger;
+    this.resilience = config.resilience;
+    this.kv = config.namespace ? client.namespace(config.namespace) : client;
+    this.keepAlive = new KeepAliveStream(client, this.logger.child({ component: 'keepalive' }));
+    this.watchHub = new WatchHub(client, this.logger.child({ component: 'watch' }));
+    this.ctx = {
+      client,
+      kv: this.kv,
+      namespace: this.namespace,
+      resilience: this.resilience,
+      watch: this.watchHub,
+      logger: (component) => this.logger.child({ component }),
+      defaultSession: (signal) => this.session({ signal }),
+      newSession: (ttl, signal) => this.newSession({ ttl, signal }),
+      assertOpen: () => this.assertOpen(),
+    };
+  }
+
+  /** True once {@link close} was called. */
+  get closed(): boolean {
+    return this.closing !== undefined;
+  }
+
+  /** State of the circuit breakers: 'open' while every endpoint fails fast. */
+  get breakerState(): BreakerState {
+    return this.resilience.breakerState;
+  }
+
+  /**
+   * The shared default session (TTL from `connect({ ttl })`). After it is lost, the next
+   * call grants a fresh one.
+   */
+  async session(options: { signal?: AbortSignal } = {}): Promise<Session> {
+    this.assertOpen();
+    const current = this.defaultSessionPromise;
+    if (current) {
+      return current.then(
+        (s) => (s.isAlive ? s : this.replaceDefault(current, options.signal)),
+        () => this.replaceDefault(current, options.signal),
+      );
+    }
+    return this.replaceDefault(undefined, options.signal);
+  }
+
+  private async replaceDefault(seen: Promise<Session> | undefined, signal?: AbortSignal): Promise<Session> {
+    if (this.defaultSessionPromise !== seen && this.defaultSessionPromise) return this.session({ signal });
+    const p = this.newSession({ signal });
+    this.defaultSessionPromise = p;
+    p.catch(() => {
+      if (this.defaultSessionPromise === p) this.defaultSessionPromise = undefined;
+    });
+    return p;
+  }
+
+  /** A new session with its own lease. It is closed (revoked) by {@link close} if still open. */
+  async newSession(options: { ttl?: number; signal?: AbortSignal } = {}): Promise<Session> {
+    this.assertOpen();
+    const ttl = validateTtl(options.ttl ?? this.ttl, 'ttl');
+    const session = await grantSession(
+      {
+        client: this.client,
+        resilience: this.resilience,
+        keepAlive: this.keepAlive,
+        logger: this.logger.child({ component: 'session' }),
+      },
+      ttl,
+      options.signal,
+    );
+    if (this.closed) {
+      await session.close();
+      throw new ClosedError('the coordinator was closed');
+    }
+    this.sessions.add(session);
+    session.signal.addEventListener('abort', () => this.sessions.delete(session), { once: true });
+    return session;
+  }
+
+  /** Health of every endpoint: reachable, latency, raft leader, revision, alarms. */
+  async health(): Promise<EndpointHealth[]> {
+    this.assertOpen();
+    return Promise.all(this.endpoints.map((ep) => this.endpointHealth(ep)));
+  }
+
+  private async endpointHealth(endpoint: string): Promise<EndpointHealth> {
+    const started = performance.now();
+    const client = this.endpointClient(endpoint);
+    const deadline = Date.now() + this.resilience.options.callTimeoutMs;
+    try {
+      const status = await client.maintenance.status({ deadline });
+      const latencyMs = performance.now() - started;
+      const alarm = await client.maintenance.alarm({ action: 'Get', memberID: 0, alarm: 'None' }, { deadline });
+      const memberId = BigInt(status.header.member_id).toString(16);
+      const leader = BigInt(status.leader).toString(16);
+      return {
+        endpoint,
+        reachable: true,
+        latencyMs,
+        leader,
+        memberId,
+        isLeader: leader === memberId,
+        revision: BigInt(status.header.revision),
+        raftTerm: BigInt(status.raftTerm),
+        dbSize: Number(status.dbSize),
+        version: status.version,
+        alarms: (alarm.alarms ?? []).map((a) => String(a.alarm)),
+      };
+    } catch (err) {
+      return {
+        endpoint,
+        reachable: false,
+        latencyMs: performance.now() - started,
+        alarms: [],
+        error: mapEtcdError(err, `health ${endpoint}`).message,
+      };
+    }
+  }
+
+  private readonly endpointClients = new Map<string, Etcd3>();
+  private endpointClient(endpoint: string): Etcd3 {
+    let c = this.endpointClients.get(endpoint);
+    if (!c) {
+      const opts = (this.client as unknown as { options: IOptions }).options;
+      c = new Etcd3({ ...opts, hosts: [endpoint], faultHandling: { global: noop, host: () => noop } });
+      this.endpointClients.set(endpoint, c);
+    }
+    return c;
+  }
+
+  /** Throws {@link ClosedError} once closed. @internal */
+  assertOpen(): void {
+    if (this.closing) throw new ClosedError('the coordinator is closed');
+  }
+
+  /**
+   * Closes every session this coordinator created (revoking their leases, so no key of
+   * theirs stays behind), the watch and keepalive streams, and the client. Safe to call twice.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    await Promise.allSettled([...this.sessions].map((s) => s.close()));
+    this.keepAlive.close();
+    this.watchHub.close();
+    for (const c of this.endpointClients.values()) c.close();
+    this.client.close();
+  }
+
+  /** Same as {@link close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

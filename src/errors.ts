@@ -1,0 +1,137 @@
+/**
+ * One error hierarchy for etcd-coord. Every error the library rejects with is a
+ * {@link CoordinationError} (except `signal.reason` of a caller's own abort), has a
+ * `name`, may carry a `cause`, and has a brand-based guard (`isX(err)`) that works
+ * across copies of the package.
+ *
+ * gRPC / etcd3 errors are mapped to this hierarchy in one place: {@link mapEtcdError}.
+ * @module
+ */
+import { isBrokenCircuitError, isTaskCancelledError } from 'cockatiel';
+import * as etcd3 from 'etcd3';
+
+const brand = Symbol.for('etcd-coord.error');
+
+/** Base class of every error etcd-coord produces. */
+export class CoordinationError extends Error {
+  /** @internal brand shared by all copies of the package. */
+  readonly [brand]: string[];
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    const kinds: string[] = [];
+    for (let p: object | null = new.target.prototype; p && p !== Error.prototype; p = Object.getPrototypeOf(p)) {
+      kinds.push((p as { constructor: { name: string } }).constructor.name);
+    }
+    this[brand] = kinds;
+  }
+}
+
+/** Bad input: a name, TTL, endpoint, strategy or option that does not fit. Nothing was written. */
+export class InvalidArgumentError extends CoordinationError {}
+/** etcd could not be reached (dial timeout, all endpoints down, or the circuit breaker is open). */
+export class EtcdUnavailableError extends CoordinationError {}
+/** etcd rejected the credentials (wrong user/password, bad or missing client certificate). */
+export class AuthenticationError extends CoordinationError {}
+/** The authenticated user lacks permission for the key range. */
+export class PermissionDeniedError extends CoordinationError {}
+/** The session (its lease) is lost or closed; whatever was held on it may no longer be held. */
+export class SessionLostError extends CoordinationError {}
+/** An acquire or campaign did not succeed within `timeoutMs`. Nothing was left in the queue. */
+export class LockTimeoutError extends CoordinationError {}
+/** A lock or permit is no longer held (released, lost with its session, or its key was deleted). */
+export class LockLostError extends CoordinationError {}
+/** The caller is not (or no longer) the leader. */
+export class NotLeaderError extends CoordinationError {}
+/** The coordinator (or the object) was closed. */
+export class ClosedError extends CoordinationError {}
+/** A registration would overwrite a live instance owned by another process. */
+export class ConflictError extends CoordinationError {}
+
+function hasKind(err: unknown, kind: string): boolean {
+  return (
+    typeof err === 'object' &&
+    err !== null &&
+    Array.isArray((err as { [brand]?: unknown })[brand]) &&
+    (err as { [brand]: string[] })[brand].includes(kind)
+  );
+}
+
+/** True for any etcd-coord error. */
+export const isCoordinationError = (e: unknown): e is CoordinationError => hasKind(e, 'CoordinationError');
+/** True for {@link InvalidArgumentError}. */
+export const isInvalidArgumentError = (e: unknown): e is InvalidArgumentError => hasKind(e, 'InvalidArgumentError');
+/** True for {@link EtcdUnavailableError}. */
+export const isEtcdUnavailableError = (e: unknown): e is EtcdUnavailableError => hasKind(e, 'EtcdUnavailableError');
+/** True for {@link AuthenticationError}. */
+export const isAuthenticationError = (e: unknown): e is AuthenticationError => hasKind(e, 'AuthenticationError');
+/** True for {@link PermissionDeniedError}. */
+export const isPermissionDeniedError = (e: unknown): e is PermissionDeniedError => hasKind(e, 'PermissionDeniedError');
+/** True for {@link SessionLostError}. */
+export const isSessionLostError = (e: unknown): e is SessionLostError => hasKind(e, 'SessionLostError');
+/** True for {@link LockTimeoutError}. */
+export const isLockTimeoutError = (e: unknown): e is LockTimeoutError => hasKind(e, 'LockTimeoutError');
+/** True for {@link LockLostError}. */
+export const isLockLostError = (e: unknown): e is LockLostError => hasKind(e, 'LockLostError');
+/** True for {@link NotLeaderError}. */
+export const isNotLeaderError = (e: unknown): e is NotLeaderError => hasKind(e, 'NotLeaderError');
+/** True for {@link ClosedError}. */
+export const isClosedError = (e: unknown): e is ClosedError => hasKind(e, 'ClosedError');
+/** True for {@link ConflictError}. */
+export const isConflictError = (e: unknown): e is ConflictError => hasKind(e, 'ConflictError');
+
+/**
+ * True when an error from etcd3/gRPC is transient: the same idempotent request may
+ * succeed when sent again (unavailable, deadline exceeded, leader changing, timeout).
+ * @internal
+ */
+export function isTransientEtcdError(err: unknown): boolean {
+  if (err instanceof Error) {
+    if (isTaskCancelledError(err)) return true;
+    if (err instanceof etcd3.GRPCUnavailableError || err instanceof etcd3.GRPCDeadlineExceededError) return true;
+    if (err instanceof etcd3.GRPCInternalError || err instanceof etcd3.GRPCAbortedError) return true;
+    if (err instanceof etcd3.GRPCUnknownError && /leader|timeout|no route|unavailable/i.test(err.message)) return true;
+    if (/leader changed|no leader|timed out|too many requests/i.test(err.message)) return true;
+  }
+  return false;
+}
+
+/**
+ * Maps an error from etcd3, gRPC or cockatiel to the etcd-coord hierarchy. The original
+ * error is kept as `cause`. Errors that already belong to the hierarchy pass through.
+ * @param what - the operation, for the message (e.g. "acquire jobs/nightly").
+ * @internal
+ */
+export function mapEtcdError(err: unknown, what: string, endpoints?: readonly string[]): Error {
+  if (isCoordinationError(err)) return err;
+  const where = endpoints?.length ? ` (endpoints: ${endpoints.join(', ')})` : '';
+  if (isBrokenCircuitError(err)) {
+    return new EtcdUnavailableError(
+      `${what}: etcd is unavailable, failing fast while the circuit breaker is open${where}`,
+      { cause: err },
+    );
+  }
+  if (
+    err instanceof etcd3.EtcdAuthenticationFailedError ||
+    err instanceof etcd3.GRPCUnauthenticatedError ||
+    err instanceof etcd3.EtcdUserNotFoundError
+  ) {
+    return new AuthenticationError(`${what}: etcd rejected the credentials: ${err.message}`, { cause: err });
+  }
+  if (err instanceof etcd3.EtcdPermissionDeniedError) {
+    return new PermissionDeniedError(`${what}: permission denied by etcd: ${err.message}`, { cause: err });
+  }
+  if (err instanceof etcd3.EtcdLeaseInvalidError) {
+    return new SessionLostError(`${what}: the lease no longer exists`, { cause: err });
+  }
+  if (err instanceof etcd3.ClientClosedError) {
+    return new ClosedError(`${what}: the coordinator is closed`, { cause: err });
+  }
+  if (isTransientEtcdError(err)) {
+    const reason = err instanceof Error ? err.message : String(err);
+    return new EtcdUnavailableError(`${what}: etcd did not answer: ${reason}${where}`, { cause: err });
+  }
+  const reason = err instanceof Error ? err.message : String(err);
+  return new CoordinationError(`${what}: ${reason}`, { cause: err });
+}

@@ -1,0 +1,35 @@
+/**
+ * etcd-coord: distributed coordination on etcd v3.
+ * @packageDocumentation
+ */
+
+export type { ConnectOptions, EndpointHealth, TlsOptions } from './coordinator.js';
+export { Coordinator, connect } from './coordinator.js';
+export {
+  AuthenticationError,
+  ClosedError,
+  ConflictError,
+  CoordinationError,
+  EtcdUnavailableError,
+  InvalidArgumentError,
+  isAuthenticationError,
+  isClosedError,
+  isConflictError,
+  isCoordinationError,
+  isEtcdUnavailableError,
+  isInvalidArgumentError,
+  isLockLostError,
+  isLockTimeoutError,
+  isNotLeaderError,
+  isPermissionDeniedError,
+  isSessionLostError,
+  LockLostError,
+  LockTimeoutError,
+  NotLeaderError,
+  PermissionDeniedError,
+  SessionLostError,
+} from './errors.js';
+export { MIN_TTL_SECONDS } from './keys.js';
+export type { SessionState, SessionStatus } from './lease/session.js';
+export { deadlineMarginMs, Session } from './lease/session.js';
+export type { BreakerState, PolicyOptions } from './resilience.js';

@@ -1,0 +1,226 @@
+/**
+ * One watch stream per coordinator, shared by every watcher in it.
+ *
+ * - The stream stays open while the coordinator lives, so a handoff never pays for a
+ *   new stream (etcd3's own watch manager closes the stream whenever its last watcher
+ *   goes and opens a new one for the next).
+ * - Watch ids are chosen by the client (etcd >= 3.4), so creates need not be serialised.
+ * - After a disconnect every watcher is re-created from its last seen revision + 1: no gap
+ *   and no duplicate. When that revision was compacted the watcher is told
+ *   (`onCompacted`) and ends; its owner re-reads and watches again.
+ * - Responses for unknown watch ids are ignored, never thrown: a watch that etcd has
+ *   cancelled and the client cancels again is harmless.
+ * @module
+ */
+import type { Etcd3, IWatchResponse } from 'etcd3';
+import type { Logger } from 'pino';
+import { prefixEnd } from './keys.js';
+
+/** One key change. */
+export interface WatchEvent {
+  readonly type: 'put' | 'delete';
+  /** The full etcd key (with namespace), as UTF-8. */
+  readonly key: string;
+  readonly value: Buffer;
+  readonly createRevision: bigint;
+  readonly modRevision: bigint;
+  /** Lease id (decimal, as etcd3 returns it); '0' when none. */
+  readonly lease: string;
+  /** The key's previous state, when `prevKv` was asked for. */
+  readonly prev?: { readonly value: Buffer; readonly createRevision: bigint; readonly lease: string };
+}
+
+/** What to watch. */
+export interface WatchSpec {
+  /** The key, or with `prefix` the prefix of the keys. */
+  readonly key: string | Buffer;
+  readonly prefix?: boolean;
+  /** First revision to deliver. Callers pass the header revision of their read + 1. */
+  readonly startRevision: bigint;
+  readonly prevKv?: boolean;
+}
+
+/** Callbacks of one watcher. None of them may throw (a throw is logged and ignored). */
+export interface WatchHandlers {
+  /** Events in revision order. */
+  onEvents(events: WatchEvent[], headerRevision: bigint): void;
+  /** The next revision was compacted; this watcher has ended. Re-read and watch again. */
+  onCompacted?(compactRevision: bigint): void;
+  /** etcd cancelled this watcher (e.g. permission denied); it has ended. */
+  onCanceled?(reason: string): void;
+  /** The stream broke; the watcher resumes by itself after reconnecting. */
+  onDisconnected?(err: Error): void;
+  /** The watcher is registered again after a reconnect (or for the first time). */
+  onConnected?(): void;
+}
+
+/** A live watcher. */
+export interface WatchHandle {
+  /** Stops the watcher. Safe to call more than once. */
+  cancel(): void;
+}
+
+interface Entry {
+  readonly id: number;
+  readonly spec: WatchSpec;
+  readonly handlers: WatchHandlers;
+  next: bigint;
+}
+
+type Stream = Awaited<ReturnType<Etcd3['watchClient']['watch']>>;
+
+/** The shared watch stream of one coordinator. @internal */
+export class WatchHub {
+  private readonly entries = new Map<number, Entry>();
+  private stream: Stream | undefined;
+  private connecting = false;
+  private closed = false;
+  private nextId = 1;
+  private backoffMs = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  /** Number of watch events received, for diagnostics and benchmarks. */
+  eventsReceived = 0;
+
+  constructor(
+    private readonly client: Etcd3,
+    private readonly logger: Logger,
+  ) {}
+
+  /** True while the stream is open. */
+  get connected(): boolean {
+    return this.stream !== undefined;
+  }
+
+  /** Starts a watcher. */
+  watch(spec: WatchSpec, handlers: WatchHandlers): WatchHandle {
+    const entry: Entry = { id: this.nextId++, spec, handlers, next: spec.startRevision };
+    this.entries.set(entry.id, entry);
+    if (this.stream) this.create(entry);
+    else this.ensureStream();
+    return {
+      cancel: () => {
+        if (!this.entries.delete(entry.id)) return;
+        this.write({ cancel_request: { watch_id: entry.id } });
+      },
+    };
+  }
+
+  /** Ends the stream and forgets every watcher. */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.reconnectTimer);
+    this.entries.clear();
+    const s = this.stream;
+    this.stream = undefined;
+    s?.cancel();
+  }
+
+  private write(msg: object): void {
+    try {
+      this.stream?.write(msg as never);
+    } catch (err) {
+      this.logger.debug({ err }, 'watch stream write failed');
+    }
+  }
+
+  private create(entry: Entry): void {
+    const key = Buffer.from(entry.spec.key);
+    this.write({
+      create_request: {
+        key,
+        range_end: entry.spec.prefix ? prefixEnd(key) : undefined,
+        start_revision: entry.next.toString(),
+        prev_kv: entry.spec.prevKv ?? false,
+        watch_id: entry.id,
+      },
+    });
+  }
+
+  private ensureStream(): void {
+    if (this.stream || this.connecting || this.closed || this.reconnectTimer) return;
+    this.connecting = true;
+    this.client.watchClient.watch().then(
+      (stream) => {
+        this.connecting = false;
+        if (this.closed) {
+          stream.cancel();
+          return;
+        }
+        this.stream = stream;
+        stream.on('data', (res: IWatchResponse) => this.onResponse(res));
+        stream.on('error', (err: Error) => this.onBroken(stream, err));
+        stream.on('end', () => this.onBroken(stream, new Error('watch stream ended')));
+        for (const e of this.entries.values()) this.create(e);
+      },
+      (err: Error) => {
+        this.connecting = false;
+        this.scheduleReconnect(err);
+      },
+    );
+  }
+
+  private onBroken(stream: Stream, err: Error): void {
+    if (this.stream !== stream) return;
+    this.stream = undefined;
+    stream.cancel();
+    if (this.closed) return;
+    this.logger.debug({ err: err.message }, 'watch stream broken');
+    for (const e of [...this.entries.values()]) call(this.logger, () => e.handlers.onDisconnected?.(err));
+    this.scheduleReconnect(err);
+  }
+
+  private scheduleReconnect(err: Error): void {
+    if (this.closed) return;
+    this.backoffMs = Math.min(5000, Math.max(100, this.backoffMs * 2));
+    const delay = this.backoffMs / 2 + Math.random() * (this.backoffMs / 2);
+    this.logger.debug({ err: err.message, delay }, 'watch stream reconnecting');
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (this.entries.size > 0) this.ensureStream();
+    }, delay);
+    this.reconnectTimer.unref?.();
+  }
+
+  private onResponse(res: IWatchResponse): void {
+    const entry = this.entries.get(Number(res.watch_id));
+    if (!entry) return;
+    if (res.created && !res.canceled) {
+      this.backoffMs = 0;
+      call(this.logger, () => entry.handlers.onConnected?.());
+    }
+    if (res.canceled) {
+      this.entries.delete(entry.id);
+      const compact = BigInt(res.compact_revision ?? 0);
+      if (compact > 0n) call(this.logger, () => entry.handlers.onCompacted?.(compact));
+      else call(this.logger, () => entry.handlers.onCanceled?.(res.cancel_reason || 'canceled by etcd'));
+      return;
+    }
+    if (!res.events?.length) return;
+    this.eventsReceived += res.events.length;
+    const events: WatchEvent[] = res.events.map((ev) => {
+      const kv = ev.kv;
+      const prev = ev.prev_kv;
+      return {
+        type: String(ev.type).toLowerCase() === 'delete' ? 'delete' : 'put',
+        key: kv.key.toString(),
+        value: kv.value,
+        createRevision: BigInt(kv.create_revision),
+        modRevision: BigInt(kv.mod_revision),
+        lease: String(kv.lease ?? '0'),
+        prev: prev
+          ? { value: prev.value, createRevision: BigInt(prev.create_revision), lease: String(prev.lease ?? '0') }
+          : undefined,
+      };
+    });
+    entry.next = events[events.length - 1].modRevision + 1n;
+    call(this.logger, () => entry.handlers.onEvents(events, BigInt(res.header.revision)));
+  }
+}
+
+function call(logger: Logger, fn: () => void): void {
+  try {
+    fn();
+  } catch (err) {
+    logger.error({ err }, 'watch handler threw');
+  }
+}
