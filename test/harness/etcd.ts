@@ -275,7 +275,7 @@ export async function startCluster(
   opts: { extraArgs?: string[]; scheme?: 'http' | 'https' } = {},
 ): Promise<EtcdCluster> {
   const token = `etcd-coord-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
-  const ports = [];
+  const ports: { client: number; peer: number }[] = [];
   for (let i = 0; i < size; i++) ports.push({ client: await freePort(), peer: await freePort() });
   const names = ports.map((_, i) => `m${i}`);
   const initialCluster = names.map((n, i) => `${n}=http://127.0.0.1:${ports[i].peer}`).join(',');
