@@ -52,6 +52,8 @@ export interface Turn {
   readonly key: string;
   readonly token: bigint;
   readonly revision: bigint;
+  /** The value my key already had when the join found it (left by an earlier wait); undefined when the join created it. */
+  readonly found?: Buffer;
 }
 
 /** How to wait. */
@@ -99,7 +101,7 @@ async function readBlockers(spec: QueueSpec, order: SortOrder, maxCreate?: bigin
 }
 
 /** Joins the queue in one transaction. Returns my token and whether my turn came at once. */
-async function join(spec: QueueSpec): Promise<{ token: bigint; revision: bigint; ready: boolean }> {
+async function join(spec: QueueSpec): Promise<{ token: bigint; revision: bigint; ready: boolean; found?: Buffer }> {
   const { ctx, session, blockers } = spec;
   const key = Buffer.from(spec.key);
   const ahead = blockersRange(blockers, SortOrder.Ascend, blockers.limit);
@@ -134,7 +136,7 @@ async function join(spec: QueueSpec): Promise<{ token: bigint; revision: bigint;
     let first = members(blockers, res.responses[1].response_range.kvs, true);
     if (!first) first = (await readBlockers(spec, SortOrder.Ascend)).kvs.slice(0, blockers.limit);
     const before = first.filter((kv) => BigInt(kv.create_revision) < token).length;
-    return { token, revision, ready: before < blockers.limit };
+    return { token, revision, ready: before < blockers.limit, found: mine?.value };
   }
 }
 
@@ -258,7 +260,7 @@ export async function takeTurn(spec: QueueSpec, opts: WaitOptions): Promise<Turn
     let tokens = handedOut.get(session);
     if (!tokens) handedOut.set(session, (tokens = new Map()));
     tokens.set(spec.key, token);
-    return { key: spec.key, token, revision };
+    return { key: spec.key, token, revision, found: joined.found };
   } catch (err) {
     const why = reason() ?? err;
     if (token !== undefined) {
