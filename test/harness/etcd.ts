@@ -4,9 +4,9 @@
  * on the same data dir. Everything started here is stopped by {@link stopAll}.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
-import { get } from 'node:http';
+import * as https from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,15 +43,34 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function healthy(port: number): Promise<boolean> {
+/** PEM file paths the harness uses to talk to a TLS etcd (health checks). */
+export interface HarnessTls {
+  ca: string;
+  cert?: string;
+  key?: string;
+}
+
+function healthy(port: number, tls?: HarnessTls): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = get({ host: '127.0.0.1', port, path: '/health', timeout: 1000 }, (res) => {
+    const opts = { host: '127.0.0.1', port, path: '/health', timeout: 1000 };
+    const onRes = (res: http.IncomingMessage) => {
       let body = '';
       res.on('data', (c) => {
         body += c;
       });
       res.on('end', () => resolve(res.statusCode === 200 && body.includes('true')));
-    });
+    };
+    const req = tls
+      ? https.get(
+          {
+            ...opts,
+            ca: readFileSync(tls.ca),
+            cert: tls.cert ? readFileSync(tls.cert) : undefined,
+            key: tls.key ? readFileSync(tls.key) : undefined,
+          },
+          onRes,
+        )
+      : http.get(opts, onRes);
     req.on('error', () => resolve(false));
     req.on('timeout', () => {
       req.destroy();
@@ -68,6 +87,8 @@ export interface MemberConfig {
   clusterToken: string;
   extraArgs?: string[];
   scheme?: 'http' | 'https';
+  /** Client-side TLS files for health checks of an https member (required with scheme 'https'). */
+  tls?: HarnessTls;
 }
 
 /** One etcd process. */
@@ -157,10 +178,7 @@ export class EtcdMember {
     const until = Date.now() + timeoutMs;
     while (Date.now() < until) {
       if (!this.running) throw new Error(`etcd ${this.name} exited:\n${this.output}`);
-      if ((this.config.scheme ?? 'http') === 'https' || (await healthy(this.config.clientPort))) {
-        if ((this.config.scheme ?? 'http') === 'https') await new Promise((r) => setTimeout(r, 300));
-        return;
-      }
+      if (await healthy(this.config.clientPort, this.config.tls)) return;
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`etcd ${this.name} not healthy after ${timeoutMs} ms:\n${this.output}`);
@@ -200,6 +218,21 @@ export class EtcdMember {
     await (how === 'kill' ? this.kill() : this.stop());
     await this.start();
   }
+  /**
+   * Sum of the Prometheus samples of `metric` on this member's /metrics whose labels
+   * contain `labelMatch` (e.g. 'grpc_method="LeaseKeepAlive"'). Plain http members only.
+   */
+  async metric(metric: string, labelMatch = ''): Promise<number> {
+    const text = await getText(this.config.clientPort, '/metrics');
+    let sum = 0;
+    for (const line of text.split('\n')) {
+      if (line.startsWith(`${metric}{`) || line.startsWith(`${metric} `)) {
+        if (line.includes(labelMatch)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+      }
+    }
+    return sum;
+  }
+
   /** Stops and removes the data dir. */
   async destroy(): Promise<void> {
     await this.kill();
@@ -243,6 +276,21 @@ export class EtcdCluster {
   }
 }
 
+/** GET a text page (e.g. /metrics) from a member's client port. */
+export function getText(port: number, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path, timeout: 2000 }, (res) => {
+      let out = '';
+      res.on('data', (c) => {
+        out += c;
+      });
+      res.on('end', () => resolve(out));
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+  });
+}
+
 /** POST JSON to etcd's gRPC gateway on a member's client port. */
 export function postJson(port: number, path: string, body: unknown): Promise<any> {
   return new Promise((resolve, reject) => {
@@ -269,11 +317,18 @@ export function postJson(port: number, path: string, body: unknown): Promise<any
   });
 }
 
+/** Options of {@link startCluster} and {@link startEtcd}. */
+export interface ClusterOptions {
+  /** Extra etcd flags for every member (e.g. TLS files, `--auth-token`). */
+  extraArgs?: string[];
+  /** Scheme of the client URLs; peers always use http. */
+  scheme?: 'http' | 'https';
+  /** Client-side TLS files the harness uses for health checks of https members. */
+  tls?: HarnessTls;
+}
+
 /** Starts a cluster of `size` members (1 or 3) on free loopback ports and waits until it is healthy. */
-export async function startCluster(
-  size = 1,
-  opts: { extraArgs?: string[]; scheme?: 'http' | 'https' } = {},
-): Promise<EtcdCluster> {
+export async function startCluster(size = 1, opts: ClusterOptions = {}): Promise<EtcdCluster> {
   const token = `etcd-coord-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
   const ports: { client: number; peer: number }[] = [];
   for (let i = 0; i < size; i++) ports.push({ client: await freePort(), peer: await freePort() });
@@ -289,6 +344,7 @@ export async function startCluster(
         clusterToken: token,
         extraArgs: opts.extraArgs,
         scheme: opts.scheme,
+        tls: opts.tls,
       }),
   );
   await Promise.all(members.map((m) => m.start(false)));
@@ -297,7 +353,7 @@ export async function startCluster(
 }
 
 /** A single-node etcd. */
-export async function startEtcd(opts: { extraArgs?: string[]; scheme?: 'http' | 'https' } = {}): Promise<EtcdMember> {
+export async function startEtcd(opts: ClusterOptions = {}): Promise<EtcdMember> {
   const c = await startCluster(1, opts);
   return c.members[0];
 }

@@ -5,6 +5,7 @@ import { type ConnectOptions, type Coordinator, connect } from '../../src/index.
 export * from './child.js';
 export * from './etcd.js';
 export * from './proxy.js';
+export * from './tls.js';
 
 /** Endpoints of the shared etcd started by globalSetup. */
 export function sharedEndpoints(): string[] {
