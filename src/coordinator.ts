@@ -5,7 +5,7 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import { noop } from 'cockatiel';
+import { isBrokenCircuitError, noop } from 'cockatiel';
 import { Etcd3, type IOptions, type Namespace } from 'etcd3';
 import { type Logger, pino } from 'pino';
 import type { CoordContext } from './context.js';
@@ -162,29 +162,35 @@ async function probe(client: Etcd3, dialTimeoutMs: number, names: string[]): Pro
   let last: unknown;
   while (Date.now() < until) {
     try {
-      const timer = new Promise<never>((_, reject) => {
-        const t = setTimeout(() => reject(new Error('dial timeout')), Math.max(1, until - Date.now()));
-        t.unref();
-      });
-      await Promise.race([client.maintenance.status({ deadline: until }), timer]);
+      await withDeadline(client.maintenance.status({ deadline: until }), until);
       return;
     } catch (err) {
-      last = err;
-      const mapped = mapEtcdError(err, 'connect');
-      if (
-        !isTransientEtcdError(err) &&
-        !(mapped instanceof EtcdUnavailableError) &&
-        !/dial timeout/.test(String(err))
-      ) {
+      const mapped = mapEtcdError(err, 'connect', names);
+      if (!isTransientEtcdError(err) && !(mapped instanceof EtcdUnavailableError) && !isDialTimeout(err)) {
         throw mapped;
       }
+      // Keep what the endpoint said; a later "breaker open" or our own timer says less.
+      if (!last || (!isBrokenCircuitError(err) && !isDialTimeout(err))) last = err;
       await new Promise((r) => setTimeout(r, 50));
     }
   }
+  const reason = last instanceof Error ? `; last error: ${last.message}` : '';
   throw new EtcdUnavailableError(
-    `connect: no etcd endpoint answered within ${dialTimeoutMs} ms (endpoints: ${names.join(', ')})`,
+    `connect: no etcd endpoint answered within ${dialTimeoutMs} ms (endpoints: ${names.join(', ')})${reason}`,
     { cause: last },
   );
+}
+
+class DialTimeout extends Error {}
+const isDialTimeout = (err: unknown) => err instanceof DialTimeout;
+
+/** Rejects with a DialTimeout at `until` (epoch ms) unless `p` settles first. */
+function withDeadline<T>(p: Promise<T>, until: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DialTimeout('dial timeout')), Math.max(1, until - Date.now()));
+  });
+  return Promise.race([p, expired]).finally(() => clearTimeout(timer));
 }
 
 interface CoordinatorConfig {

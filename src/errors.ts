@@ -88,6 +88,7 @@ export const isConflictError = (e: unknown): e is ConflictError => hasKind(e, 'C
  */
 export function isTransientEtcdError(err: unknown): boolean {
   if (err instanceof Error) {
+    if (tlsFailure(err)) return false; // gRPC reports it as UNAVAILABLE, but retrying cannot help
     if (isTaskCancelledError(err)) return true;
     if (err instanceof etcd3.GRPCUnavailableError || err instanceof etcd3.GRPCDeadlineExceededError) return true;
     if (err instanceof etcd3.GRPCInternalError || err instanceof etcd3.GRPCAbortedError) return true;
@@ -95,6 +96,27 @@ export function isTransientEtcdError(err: unknown): boolean {
     if (/leader changed|no leader|timed out|too many requests/i.test(err.message)) return true;
   }
   return false;
+}
+
+/**
+ * What went wrong in a failed TLS handshake, or undefined when `err` is not one. gRPC
+ * reports these as UNAVAILABLE ("No connection established. Last error: ... SSL ...").
+ */
+const CLIENT_CERT_REJECTED =
+  /alert (bad certificate|certificate required|unknown ca|certificate unknown|handshake failure)|peer did not return a certificate/i;
+const SERVER_CERT_UNTRUSTED =
+  /unable to verify|self[- ]signed certificate|certificate has expired|Hostname\/IP does not match|unable to get (local )?issuer certificate/i;
+const OTHER_TLS_FAILURE = /SSL routines|wrong version number|TLS handshake/i;
+
+function tlsFailure(err: Error): string | undefined {
+  const m = err.message;
+  if (CLIENT_CERT_REJECTED.test(m)) {
+    return 'etcd rejected the client certificate (missing, or not signed by a CA etcd trusts): set tls.cert and tls.key';
+  }
+  if (SERVER_CERT_UNTRUSTED.test(m))
+    return "etcd's server certificate is not trusted: set tls.ca to the CA that signed it";
+  if (OTHER_TLS_FAILURE.test(m)) return 'the TLS handshake with etcd failed';
+  return undefined;
 }
 
 /**
@@ -118,6 +140,15 @@ export function mapEtcdError(err: unknown, what: string, endpoints?: readonly st
     err instanceof etcd3.EtcdUserNotFoundError
   ) {
     return new AuthenticationError(`${what}: etcd rejected the credentials: ${err.message}`, { cause: err });
+  }
+  if (err instanceof Error && /etcdserver: user name is empty/.test(err.message)) {
+    return new AuthenticationError(`${what}: etcd requires authentication: pass auth: { username, password }`, {
+      cause: err,
+    });
+  }
+  const tls = err instanceof Error ? tlsFailure(err) : undefined;
+  if (tls) {
+    return new AuthenticationError(`${what}: ${tls}${where}`, { cause: err });
   }
   if (err instanceof etcd3.EtcdPermissionDeniedError) {
     return new PermissionDeniedError(`${what}: permission denied by etcd: ${err.message}`, { cause: err });
