@@ -9,25 +9,30 @@ import type { Session } from '../lease/session.js';
 
 const lines = new WeakMap<Session, Map<string, Array<() => void>>>();
 
+function lineOf(session: Session, key: string): { line: Array<() => void>; exit: () => void } {
+  let byKey = lines.get(session);
+  if (!byKey) lines.set(session, (byKey = new Map()));
+  const line = byKey.get(key) ?? [];
+  byKey.set(key, line);
+  let exited = false;
+  const exit = () => {
+    if (exited) return;
+    exited = true;
+    line.shift();
+    if (line.length > 0) line[0]();
+    else byKey.delete(key);
+  };
+  return { line, exit };
+}
+
 /**
  * Waits until no earlier acquirer of `key` on `session` is in line, then resolves with
  * the function that lets the next one in (call it exactly once, after leaving the queue).
  * Rejects with `signal.reason` (and gives up its place) when aborted first.
  */
 export function enterLine(session: Session, key: string, signal?: AbortSignal): Promise<() => void> {
-  let byKey = lines.get(session);
-  if (!byKey) lines.set(session, (byKey = new Map()));
-  const line = byKey.get(key) ?? [];
-  byKey.set(key, line);
+  const { line, exit } = lineOf(session, key);
   return new Promise((resolve, reject) => {
-    let exited = false;
-    const exit = () => {
-      if (exited) return;
-      exited = true;
-      line.shift();
-      if (line.length > 0) line[0]();
-      else byKey.delete(key);
-    };
     const onAbort = () => {
       const i = line.indexOf(admit);
       if (i > 0) line.splice(i, 1);
@@ -45,4 +50,15 @@ export function enterLine(session: Session, key: string, signal?: AbortSignal): 
     else if (signal?.aborted) onAbort();
     else signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/**
+ * Enters the line only if nobody is in it: returns the exit function, or undefined (and
+ * takes no place) when an acquirer of `key` on `session` is already holding or waiting.
+ */
+export function tryEnterLine(session: Session, key: string): (() => void) | undefined {
+  if (lines.get(session)?.get(key)?.length) return undefined;
+  const { line, exit } = lineOf(session, key);
+  line.push(() => {});
+  return exit;
 }

@@ -1,0 +1,105 @@
+/**
+ * The acquire path shared by Mutex, Semaphore and RWLock: pick the session, take a place
+ * in the session's local line for my key, take a turn in the etcd queue, and hand out a
+ * {@link Lock}. Every failure gives the local place and the etcd key back.
+ * @module
+ */
+import type { CoordContext } from '../context.js';
+import { InvalidArgumentError, LockTimeoutError } from '../errors.js';
+import { validateTimeout } from '../keys.js';
+import { Session } from '../lease/session.js';
+import { enterLine, tryEnterLine } from './local-line.js';
+import { Lock } from './lock.js';
+import { type Blockers, takeTurn } from './queue.js';
+
+/** Options of a waiting acquire (`acquire()`, `read()`, `write()`). */
+export interface AcquireOptions {
+  /** Gives up waiting: the call rejects with `signal.reason` and leaves no key behind. */
+  signal?: AbortSignal;
+  /** Gives up after this many milliseconds with {@link LockTimeoutError}, leaving no key behind. */
+  timeoutMs?: number;
+}
+
+/** Options of `coord.mutex()`, `coord.semaphore()`, `coord.rwlock()`. */
+export interface LockOptions {
+  /** The session to hold on. Default: the coordinator's shared session (`coord.session()`). */
+  session?: Session;
+}
+
+/** One kind of contender on one name. @internal */
+export interface ContendSpec {
+  readonly ctx: CoordContext;
+  readonly name: string;
+  /** For messages, e.g. 'lock jobs/nightly'. */
+  readonly what: string;
+  readonly session?: Session;
+  /** My key on a given session. */
+  keyOf(session: Session): string;
+  readonly blockers: Blockers;
+}
+
+/** Checks a `{ session }` option. @throws InvalidArgumentError @internal */
+export function checkLockOptions(options: LockOptions | undefined): LockOptions {
+  const session = options?.session;
+  if (session !== undefined && !(session instanceof Session)) {
+    throw new InvalidArgumentError('options.session must be a Session from coord.newSession() or coord.session()');
+  }
+  return options ?? {};
+}
+
+/** A signal that aborts with the caller's reason, or with {@link LockTimeoutError} after `timeoutMs`. */
+function deadline(what: string, opts: AcquireOptions): { signal: AbortSignal | undefined; clear: () => void } {
+  const timeoutMs = validateTimeout(opts.timeoutMs);
+  if (timeoutMs === undefined) return { signal: opts.signal, clear: () => {} };
+  const ac = new AbortController();
+  const timer = setTimeout(
+    () => ac.abort(new LockTimeoutError(`${what}: not acquired within ${timeoutMs} ms`)),
+    timeoutMs,
+  );
+  const signal = opts.signal ? AbortSignal.any([opts.signal, ac.signal]) : ac.signal;
+  return { signal, clear: () => clearTimeout(timer) };
+}
+
+/**
+ * Waits for the turn (`wait: true`) or takes it only if free (`wait: false`, resolving
+ * undefined otherwise, with nothing left behind).
+ * @internal
+ */
+export async function contend(spec: ContendSpec, wait: boolean, opts: AcquireOptions = {}): Promise<Lock | undefined> {
+  const { ctx, what } = spec;
+  const { signal, clear } = deadline(what, opts);
+  try {
+    signal?.throwIfAborted();
+    ctx.assertOpen();
+    const session = spec.session ?? (await ctx.defaultSession(signal));
+    session.throwIfLost();
+    const key = spec.keyOf(session);
+    const exitLine = wait ? await enterLine(session, key, signal) : tryEnterLine(session, key);
+    if (!exitLine) return undefined;
+    try {
+      const turn = await takeTurn(
+        { ctx, what, key, value: Buffer.alloc(0), session, blockers: spec.blockers },
+        { wait, signal },
+      );
+      if (!turn) {
+        exitLine();
+        return undefined;
+      }
+      return new Lock({
+        ctx,
+        name: spec.name,
+        what,
+        key,
+        token: turn.token,
+        revision: turn.revision,
+        session,
+        exitLine,
+      });
+    } catch (err) {
+      exitLine();
+      throw err;
+    }
+  } finally {
+    clear();
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * A held lock, permit or read/write lock: my key in the queue, its fencing token, and a
+ * signal that fires the moment the hold may be gone.
+ * @module
+ */
+import type { ComparatorBuilder } from 'etcd3';
+import type { CoordContext } from '../context.js';
+import { isClosedError, LockLostError } from '../errors.js';
+import type { Session } from '../lease/session.js';
+import { guardKey } from './guard.js';
+import { leave } from './queue.js';
+
+/** What a {@link Lock} is made of. @internal */
+export interface LockInit {
+  readonly ctx: CoordContext;
+  readonly name: string;
+  /** For messages, e.g. 'lock jobs/nightly'. */
+  readonly what: string;
+  readonly key: string;
+  readonly token: bigint;
+  /** The revision at which the turn was seen; the guard watches from the next one. */
+  readonly revision: bigint;
+  readonly session: Session;
+  /** Lets the next local acquirer of the same key on the session in. */
+  readonly exitLine: () => void;
+}
+
+/**
+ * A held lock (also a semaphore {@link Permit} and an {@link RWLock} hold). Obtain one
+ * from `Mutex.acquire()`, `Semaphore.acquire()`, `RWLock.read()` / `write()`.
+ *
+ * It stays held until {@link release}, the loss of its session, or the deletion of its
+ * key by anyone else; `signal` aborts at that moment. Guard every write the lock protects
+ * with {@link txn} (etcd) or {@link token} (other stores).
+ */
+export class Lock {
+  /** The lock's name (without the namespace). */
+  readonly name: string;
+  /** My full etcd key, e.g. `<namespace><name>/<leaseId hex>`. */
+  readonly key: string;
+  /** The fencing token: my key's create revision. Every later holder has a larger one. */
+  readonly token: bigint;
+  /** The session the lock lives on. */
+  readonly session: Session;
+  /**
+   * Aborted when the lock is released ({@link LockLostError}), its session is lost or
+   * closed (the session's `SessionLostError`), or its key is deleted or replaced by
+   * someone else ({@link LockLostError}).
+   */
+  readonly signal: AbortSignal;
+
+  private readonly ctx: CoordContext;
+  private readonly what: string;
+  private readonly controller = new AbortController();
+  private readonly stopGuard: () => void;
+  private readonly onSessionLost: () => void;
+  private exitLine: (() => void) | undefined;
+  private releasing: Promise<void> | undefined;
+
+  /** @internal */
+  constructor(init: LockInit) {
+    this.ctx = init.ctx;
+    this.what = init.what;
+    this.name = init.name;
+    this.key = init.key;
+    this.token = init.token;
+    this.session = init.session;
+    this.signal = this.controller.signal;
+    this.exitLine = init.exitLine;
+    this.onSessionLost = () => this.lose(this.session.signal.reason);
+    this.stopGuard = guardKey(init.ctx, init.what, init.key, init.token, init.revision + 1n, () =>
+      this.lose(
+        this.session.isAlive
+          ? new LockLostError(`${this.what}: my key ${this.key} was deleted or replaced`)
+          : this.session.signal.reason,
+      ),
+    );
+    if (this.session.signal.aborted) this.onSessionLost();
+    else this.session.signal.addEventListener('abort', this.onSessionLost, { once: true });
+  }
+
+  /**
+   * An etcd transaction on `coord.kv` (namespaced keys) that only commits while this
+   * lock is held: it starts with `CreateRevision(myKey) == token`. Add more compares
+   * with `.and()`, then `.then(...)`, `.else(...)`, `.commit()`; `succeeded` is false
+   * when the lock was lost.
+   */
+  txn(): ComparatorBuilder {
+    return this.ctx.kv.if(this.key.slice(this.ctx.namespace.length), 'Create', '==', this.token.toString());
+  }
+
+  /** Asks etcd: my key still exists with my create revision, and my session is alive. */
+  async isHeld(): Promise<boolean> {
+    if (this.signal.aborted || !this.session.isAlive) return false;
+    const res = await this.ctx.resilience.run(
+      `${this.what}: check my key`,
+      () => this.ctx.client.kv.range({ key: Buffer.from(this.key) }),
+      { idempotent: true },
+    );
+    const kv = res.kvs[0];
+    return (
+      kv !== undefined &&
+      BigInt(kv.create_revision) === this.token &&
+      BigInt(kv.lease) === BigInt(this.session.leaseIdDecimal) &&
+      this.session.isAlive &&
+      !this.signal.aborted
+    );
+  }
+
+  /**
+   * Releases the lock: aborts `signal`, deletes my key (only if it still has my create
+   * revision), and lets the next local acquirer in. Safe to call more than once and after
+   * the lock was lost. Rejects only when the key could not be deleted while the session
+   * is alive (it then stays until the session's lease ends; a later call tries again).
+   */
+  release(): Promise<void> {
+    this.lose(new LockLostError(`${this.what} was released`));
+    return this.releasing ?? this.doRelease();
+  }
+
+  /** Same as {@link release}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.release();
+  }
+
+  private lose(reason: unknown): void {
+    if (this.controller.signal.aborted) return;
+    this.stopGuard();
+    this.session.signal.removeEventListener('abort', this.onSessionLost);
+    this.controller.abort(reason);
+    // A lost lock leaves the queue by itself, so the session's next acquirer is not stuck.
+    if (!this.releasing) this.doRelease().catch(() => {});
+  }
+
+  private doRelease(): Promise<void> {
+    const p = leave(this.ctx, this.what, this.key, this.token).then(
+      () => this.done(),
+      (err) => {
+        if (!this.session.isAlive || isClosedError(err)) return this.done();
+        this.ctx.logger('lock').warn({ err, key: this.key }, 'could not delete my key; it expires with the lease');
+        this.releasing = undefined;
+        this.done();
+        throw err;
+      },
+    );
+    this.releasing = p;
+    return p;
+  }
+
+  private done(): void {
+    const exit = this.exitLine;
+    this.exitLine = undefined;
+    exit?.();
+  }
+}
+
+/** A semaphore permit: a {@link Lock} on one of the semaphore's `limit` places. */
+export type Permit = Lock;
