@@ -19,6 +19,12 @@ import {
 import { type Endpoint, parseEndpoint, validateNamespace, validateTimeout, validateTtl } from './keys.js';
 import { KeepAliveStream } from './lease/keepalive.js';
 import { grantSession, type Session } from './lease/session.js';
+import type { AcquireOptions, LockOptions } from './lock/contend.js';
+import type { Lock } from './lock/lock.js';
+import { Mutex } from './lock/mutex.js';
+import { RWLock } from './lock/rwlock.js';
+import { Semaphore } from './lock/semaphore.js';
+import { withLock } from './lock/with-lock.js';
 import { type BreakerState, type PolicyOptions, Resilience } from './resilience.js';
 import { WatchHub } from './watch.js';
 
@@ -304,6 +310,47 @@ export class Coordinator {
     this.sessions.add(session);
     session.signal.addEventListener('abort', () => this.sessions.delete(session), { once: true });
     return session;
+  }
+
+  /**
+   * A distributed mutex on `<namespace><name>/`, on the shared session unless
+   * `options.session` is given. Nothing is written until `acquire()`.
+   * @throws InvalidArgumentError for a bad name (synchronously).
+   */
+  mutex(name: string, options?: LockOptions): Mutex {
+    this.assertOpen();
+    return new Mutex(this.ctx, name, options);
+  }
+
+  /**
+   * A counting semaphore: at most `limit` permits held at once.
+   * @throws InvalidArgumentError for a bad name or a limit that is not a whole number >= 1 (synchronously).
+   */
+  semaphore(name: string, limit: number, options?: LockOptions): Semaphore {
+    this.assertOpen();
+    return new Semaphore(this.ctx, name, limit, options);
+  }
+
+  /**
+   * A read-write lock: many readers or one writer, FIFO between them.
+   * @throws InvalidArgumentError for a bad name (synchronously).
+   */
+  rwlock(name: string, options?: LockOptions): RWLock {
+    this.assertOpen();
+    return new RWLock(this.ctx, name, options);
+  }
+
+  /**
+   * Acquires the mutex `name`, runs `fn(lock)`, and releases the lock when `fn` settles
+   * (also when it throws or the lock was lost meanwhile: watch `lock.signal`). Resolves
+   * with `fn`'s result or rejects with its error.
+   */
+  async withLock<T>(
+    name: string,
+    fn: (lock: Lock) => Promise<T> | T,
+    options: AcquireOptions & LockOptions = {},
+  ): Promise<T> {
+    return withLock(this.mutex(name, { session: options.session }), fn, options);
   }
 
   /** Health of every endpoint: reachable, latency, raft leader, revision, alarms. */

@@ -32,4 +32,12 @@ export {
 export { MIN_TTL_SECONDS } from './keys.js';
 export type { SessionState, SessionStatus } from './lease/session.js';
 export { deadlineMarginMs, Session } from './lease/session.js';
+export type { AcquireOptions, LockOptions } from './lock/contend.js';
+export type { LockHolder } from './lock/holders.js';
+export type { Permit } from './lock/lock.js';
+export { Lock } from './lock/lock.js';
+export { Mutex } from './lock/mutex.js';
+export type { RWLockHolders } from './lock/rwlock.js';
+export { RWLock } from './lock/rwlock.js';
+export { MAX_SEMAPHORE_LIMIT, Semaphore } from './lock/semaphore.js';
 export type { BreakerState, PolicyOptions } from './resilience.js';

@@ -11,7 +11,10 @@ const lines = new WeakMap<Session, Map<string, Array<() => void>>>();
 
 function lineOf(session: Session, key: string): { line: Array<() => void>; exit: () => void } {
   let byKey = lines.get(session);
-  if (!byKey) lines.set(session, (byKey = new Map()));
+  if (!byKey) {
+    byKey = new Map();
+    lines.set(session, byKey);
+  }
   const line = byKey.get(key) ?? [];
   byKey.set(key, line);
   let exited = false;

@@ -258,7 +258,10 @@ export async function takeTurn(spec: QueueSpec, opts: WaitOptions): Promise<Turn
     }
     session.throwIfLost();
     let tokens = handedOut.get(session);
-    if (!tokens) handedOut.set(session, (tokens = new Map()));
+    if (!tokens) {
+      tokens = new Map();
+      handedOut.set(session, tokens);
+    }
     tokens.set(spec.key, token);
     return { key: spec.key, token, revision, found: joined.found };
   } catch (err) {
