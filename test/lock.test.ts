@@ -1,0 +1,230 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  type Coordinator,
+  isInvalidArgumentError,
+  isLockLostError,
+  isLockTimeoutError,
+  isSessionLostError,
+  type Lock,
+} from '../src/index.js';
+import { failOnUnhandledRejections, keysUnder, Occupancy, work } from './fixtures/lock-util.js';
+import { connectShared, waitFor } from './harness/index.js';
+
+failOnUnhandledRejections();
+
+const coords: Coordinator[] = [];
+async function open(ttl = 5): Promise<Coordinator> {
+  const c = await connectShared(coords[0] ? { ttl, namespace: coords[0].namespace } : { ttl });
+  coords.push(c);
+  return c;
+}
+afterEach(async () => {
+  await Promise.all(coords.splice(0).map((c) => c.close()));
+});
+
+describe('Mutex', () => {
+  it('acquires uncontended, fences with txn(), reports the holder, and releases idempotently', async () => {
+    const coord = await open();
+    const session = await coord.session();
+    const mutex = coord.mutex('jobs/nightly');
+    expect(await mutex.holder()).toBeUndefined();
+    const lock = await mutex.acquire();
+    expect(lock.name).toBe('jobs/nightly');
+    expect(lock.key).toBe(`${coord.namespace}jobs/nightly/${session.leaseId}`);
+    expect(lock.session).toBe(session);
+    expect(typeof lock.token).toBe('bigint');
+    expect(await lock.isHeld()).toBe(true);
+    expect(await mutex.holder()).toEqual({ key: lock.key, token: lock.token, leaseId: session.leaseId });
+
+    const put = await lock.txn().then(coord.kv.put('data').value('v1')).commit();
+    expect(put.succeeded).toBe(true);
+    expect(await coord.kv.get('data').string()).toBe('v1');
+
+    await lock.release();
+    await lock.release();
+    expect(lock.signal.aborted).toBe(true);
+    expect(isLockLostError(lock.signal.reason)).toBe(true);
+    expect(await lock.isHeld()).toBe(false);
+    expect(await keysUnder(coord, 'jobs/nightly/')).toEqual([]);
+    const stale = await lock.txn().then(coord.kv.put('data').value('v2')).commit();
+    expect(stale.succeeded).toBe(false);
+    expect(await coord.kv.get('data').string()).toBe('v1');
+
+    const again = await mutex.acquire();
+    expect(again.token).toBeGreaterThan(lock.token);
+    await again[Symbol.asyncDispose]();
+    expect(await mutex.holder()).toBeUndefined();
+  });
+
+  it('tryAcquire() never waits and leaves no key behind when the lock is taken', async () => {
+    const a = await open();
+    const b = await open();
+    const held = await a.mutex('m').acquire();
+    expect(await b.mutex('m').tryAcquire()).toBeUndefined();
+    // Same session, same process: the local line is busy, so no key is even written.
+    expect(await a.mutex('m').tryAcquire()).toBeUndefined();
+    expect(await keysUnder(a, 'm/')).toEqual([held.key.slice(a.namespace.length)]);
+    await held.release();
+    const got = await b.mutex('m').tryAcquire();
+    expect(got).toBeDefined();
+    await got?.release();
+  });
+
+  it('10 concurrent acquire() calls on one session never overlap, and each gets a larger token', async () => {
+    const coord = await open();
+    const mutex = coord.mutex('shared');
+    const occ = new Occupancy();
+    const tokens: bigint[] = [];
+    await Promise.all(
+      Array.from({ length: 10 }, async () => {
+        const lock = await mutex.acquire();
+        occ.enter();
+        tokens.push(lock.token);
+        await work(5);
+        occ.exit();
+        await lock.release();
+      }),
+    );
+    expect(occ.max).toBe(1);
+    expect(tokens).toHaveLength(10);
+    expect([...tokens].sort((x, y) => (x < y ? -1 : 1))).toEqual(tokens);
+    expect(new Set(tokens).size).toBe(10);
+    expect(await keysUnder(coord, 'shared/')).toEqual([]);
+  });
+
+  it('is FIFO: waiters get the lock in the order they queued', async () => {
+    const holder = await open();
+    const first = await holder.mutex('fifo').acquire();
+    const order: number[] = [];
+    const waiters: Promise<void>[] = [];
+    const others = await Promise.all(Array.from({ length: 5 }, () => open()));
+    for (const [i, c] of others.entries()) {
+      waiters.push(
+        c
+          .mutex('fifo')
+          .acquire()
+          .then(async (lock) => {
+            order.push(i);
+            await lock.release();
+          }),
+      );
+      await waitFor(async () => (await keysUnder(holder, 'fifo/')).length === i + 2, `waiter ${i} queued`);
+    }
+    await first.release();
+    await Promise.all(waiters);
+    expect(order).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it('an aborted or timed-out wait rejects with the reason and leaves no key', async () => {
+    const a = await open();
+    const b = await open();
+    const held = await a.mutex('wait').acquire();
+    const ac = new AbortController();
+    const waiting = b.mutex('wait').acquire({ signal: ac.signal });
+    await waitFor(async () => (await keysUnder(a, 'wait/')).length === 2, 'the waiter queued');
+    const reason = new Error('changed my mind');
+    ac.abort(reason);
+    await expect(waiting).rejects.toBe(reason);
+    expect(await keysUnder(a, 'wait/')).toHaveLength(1);
+
+    const err = await b
+      .mutex('wait')
+      .acquire({ timeoutMs: 300 })
+      .catch((e) => e);
+    expect(isLockTimeoutError(err)).toBe(true);
+    expect(await keysUnder(a, 'wait/')).toHaveLength(1);
+
+    const pre = new AbortController();
+    pre.abort(reason);
+    await expect(b.mutex('wait').acquire({ signal: pre.signal })).rejects.toBe(reason);
+    expect(await keysUnder(a, 'wait/')).toHaveLength(1);
+    expect(await held.isHeld()).toBe(true);
+    await held.release();
+  });
+
+  it("aborts lock.signal when someone else deletes the holder's key, and the next waiter proceeds", async () => {
+    const a = await open();
+    const b = await open();
+    const lock = await a.mutex('stolen').acquire();
+    const next = b.mutex('stolen').acquire();
+    await waitFor(async () => (await keysUnder(a, 'stolen/')).length === 2, 'the waiter queued');
+    await a.client.delete().key(lock.key).exec();
+    await waitFor(() => lock.signal.aborted, 'lock.signal aborted');
+    expect(isLockLostError(lock.signal.reason)).toBe(true);
+    expect(await lock.isHeld()).toBe(false);
+    const got = await next;
+    expect(got.token).toBeGreaterThan(lock.token);
+    await lock.release(); // harmless after loss
+    expect(await got.isHeld()).toBe(true);
+    await got.release();
+  });
+
+  it('aborts lock.signal with SessionLostError when its session closes', async () => {
+    const coord = await open();
+    const session = await coord.newSession({ ttl: 5 });
+    const lock = await coord.mutex('s', { session }).acquire();
+    await session.close();
+    expect(lock.signal.aborted).toBe(true);
+    expect(isSessionLostError(lock.signal.reason)).toBe(true);
+    expect(await lock.isHeld()).toBe(false);
+    await expect(coord.mutex('s', { session }).acquire()).rejects.toSatisfy(isSessionLostError);
+    expect(await keysUnder(coord, 's/')).toEqual([]);
+  });
+
+  it('withLock releases after fn returns, throws, or lost the lock', async () => {
+    const coord = await open();
+    let seen: Lock | undefined;
+    expect(
+      await coord.withLock('w', async (lock) => {
+        seen = lock;
+        expect(await lock.isHeld()).toBe(true);
+        return 42;
+      }),
+    ).toBe(42);
+    expect(seen?.signal.aborted).toBe(true);
+    const boom = new Error('boom');
+    await expect(
+      coord.withLock('w', () => {
+        throw boom;
+      }),
+    ).rejects.toBe(boom);
+    expect(
+      await coord.withLock('w', async (lock) => {
+        await coord.client.delete().key(lock.key).exec();
+        await waitFor(() => lock.signal.aborted, 'lost');
+        return 'done';
+      }),
+    ).toBe('done');
+    expect(await keysUnder(coord, 'w/')).toEqual([]);
+    expect(await coord.mutex('w').tryAcquire()).toBeDefined();
+  });
+
+  it('rejects bad input with InvalidArgumentError and writes nothing', async () => {
+    const coord = await open();
+    const bad: Array<() => unknown> = [
+      () => coord.mutex(''),
+      () => coord.mutex('trailing/'),
+      () => coord.mutex('/leading'),
+      () => coord.mutex('a//b'),
+      () => coord.mutex(42 as unknown as string),
+      () => coord.mutex('ok', { session: {} as never }),
+      () => coord.semaphore('s', 0),
+      () => coord.semaphore('s', 1.5),
+      () => coord.semaphore('s', -1),
+      () => coord.semaphore('', 2),
+      () => coord.rwlock('x/'),
+    ];
+    for (const f of bad) {
+      let err: unknown;
+      try {
+        f();
+      } catch (e) {
+        err = e;
+      }
+      expect(isInvalidArgumentError(err), String(f)).toBe(true);
+    }
+    await expect(coord.mutex('ok').acquire({ timeoutMs: -1 })).rejects.toSatisfy(isInvalidArgumentError);
+    await expect(coord.withLock('', async () => 1)).rejects.toSatisfy(isInvalidArgumentError);
+    expect(await keysUnder(coord, '')).toEqual([]);
+  });
+});
