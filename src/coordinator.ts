@@ -9,6 +9,7 @@ import { isBrokenCircuitError, noop } from 'cockatiel';
 import { Etcd3, type IOptions, type Namespace } from 'etcd3';
 import { type Logger, pino } from 'pino';
 import type { CoordContext } from './context.js';
+import { Election, type ElectionOptions } from './election/election.js';
 import {
   ClosedError,
   EtcdUnavailableError,
@@ -338,6 +339,16 @@ export class Coordinator {
   rwlock(name: string, options?: LockOptions): RWLock {
     this.assertOpen();
     return new RWLock(this.ctx, name, options);
+  }
+
+  /**
+   * A leader election on `<namespace><name>/` (Go `concurrency.Election` layout), on the
+   * shared session unless `options.session` is given. Nothing is written until `campaign()`.
+   * @throws InvalidArgumentError for a bad name (synchronously).
+   */
+  election(name: string, options?: ElectionOptions): Election {
+    this.assertOpen();
+    return new Election(this.ctx, name, options);
   }
 
   /**

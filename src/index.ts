@@ -5,6 +5,12 @@
 
 export type { ConnectOptions, EndpointHealth, TlsOptions } from './coordinator.js';
 export { Coordinator, connect } from './coordinator.js';
+export type { CampaignOptions, ElectionOptions } from './election/election.js';
+export { Election } from './election/election.js';
+export type { LeaderInfo } from './election/leader.js';
+export type { BackoffReason, LeaderJobOptions, LeaderJobState, LeaderTask } from './election/leader-job.js';
+export { LeaderJob } from './election/leader-job.js';
+export { Leadership } from './election/leadership.js';
 export {
   AuthenticationError,
   ClosedError,

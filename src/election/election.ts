@@ -1,0 +1,150 @@
+/**
+ * Election: leader election on the lock queue ("a leadership is a queue position with a
+ * value"), in the key layout of Go's `concurrency.Election`: each candidate's key is
+ * `<namespace><name>/<leaseId hex>` with its value, and the leader is the direct child
+ * with the lowest create revision. It contends correctly with Go services and
+ * `etcdctl elect`.
+ * @module
+ */
+import type { CoordContext } from '../context.js';
+import { InvalidArgumentError, isLockTimeoutError, LockTimeoutError } from '../errors.js';
+import { queueKey, queuePrefix, validateName, validateTimeout } from '../keys.js';
+import { Session } from '../lease/session.js';
+import { enterLine } from '../lock/local-line.js';
+import { directChildren, type Turn, takeTurn } from '../lock/queue.js';
+import { type LeaderInfo, readLeader } from './leader.js';
+import { LeaderJob, type LeaderJobOptions, type LeaderTask } from './leader-job.js';
+import { Leadership } from './leadership.js';
+import { observeLeader } from './observe.js';
+
+/** Options of `coord.election()`. */
+export interface ElectionOptions {
+  /** The session to campaign on. Default: the coordinator's shared session (a fresh one after loss). */
+  session?: Session;
+}
+
+/** Options of {@link Election.campaign}. */
+export interface CampaignOptions {
+  /** Gives up the campaign: it rejects with `signal.reason` and leaves no key behind. */
+  signal?: AbortSignal;
+  /** Gives up after this many ms with {@link LockTimeoutError}, leaving no key behind. */
+  timeoutMs?: number;
+}
+
+/** A named leader election. Create with `coord.election(name)`. */
+export class Election {
+  /** The election's name. */
+  readonly name: string;
+  /** `<namespace><name>/`: every candidate's key starts with it. */
+  readonly prefix: string;
+  private readonly what: string;
+  private readonly session: Session | undefined;
+
+  /** @internal use `coord.election()`. */
+  constructor(
+    private readonly ctx: CoordContext,
+    name: string,
+    options: ElectionOptions = {},
+  ) {
+    this.name = validateName(name, 'election name');
+    if (options.session !== undefined && !(options.session instanceof Session)) {
+      throw new InvalidArgumentError('election options.session must be a Session from coord.newSession()');
+    }
+    this.session = options.session;
+    this.prefix = queuePrefix(ctx.namespace, this.name);
+    this.what = `election ${this.name}`;
+  }
+
+  /**
+   * Campaigns with `value` and resolves once this candidate leads. Waits in line behind
+   * the candidates before it, watching only its predecessor, and checks after the wait
+   * that its key still exists. An aborted or timed-out campaign deletes its key first.
+   * @throws InvalidArgumentError when `value` is not a string (nothing is written)
+   * @throws LockTimeoutError after `timeoutMs`
+   * @throws SessionLostError when the session is lost while waiting
+   */
+  async campaign(value: string, options: CampaignOptions = {}): Promise<Leadership> {
+    if (typeof value !== 'string') {
+      throw new InvalidArgumentError(`${this.what}: campaign(value): value must be a string, got ${typeof value}`);
+    }
+    const timeoutMs = validateTimeout(options.timeoutMs);
+    const { ctx } = this;
+    const started = performance.now();
+    const deadline = timeoutMs !== undefined ? AbortSignal.timeout(timeoutMs) : undefined;
+    const signal = AbortSignal.any([options.signal, deadline].filter((s): s is AbortSignal => s !== undefined));
+    const timedOut = (cause?: unknown) =>
+      new LockTimeoutError(`${this.what}: not elected within ${timeoutMs} ms; no key was left behind`, { cause });
+    try {
+      signal.throwIfAborted();
+      ctx.assertOpen();
+      const session = this.session ?? (await ctx.defaultSession(signal));
+      const key = queueKey(ctx.namespace, this.name, session.leaseId);
+      const exitLine = await enterLine(session, key, signal);
+      let leadership: Leadership;
+      try {
+        const remaining = timeoutMs === undefined ? undefined : Math.max(0, timeoutMs - (performance.now() - started));
+        // With wait: true, takeTurn resolves a turn or rejects.
+        const turn = (await takeTurn(
+          {
+            ctx,
+            what: this.what,
+            key,
+            value: Buffer.from(value),
+            session,
+            blockers: { prefix: this.prefix, limit: 1, member: directChildren(this.prefix) },
+          },
+          { wait: true, signal: options.signal, timeoutMs: remaining },
+        )) as Turn;
+        const relativeKey = key.slice(ctx.namespace.length);
+        leadership = new Leadership({ ctx, what: this.what, relativeKey, session, exitLine }, turn, value);
+        if (turn.found && !turn.found.equals(Buffer.from(value))) {
+          // My key was left by an earlier campaign on this session with another value.
+          await leadership.proclaim(value).catch(async (err) => {
+            await leadership.resign().catch(() => undefined);
+            throw err;
+          });
+        }
+      } catch (err) {
+        exitLine();
+        throw err;
+      }
+      leadership.signal.throwIfAborted();
+      return leadership;
+    } catch (err) {
+      if (options.signal?.aborted) throw options.signal.reason;
+      if (deadline?.aborted && (isLockTimeoutError(err) || err === deadline.reason)) throw timedOut(err);
+      throw err;
+    }
+  }
+
+  /** The current leader, in one read, or undefined when nobody leads. */
+  leader(options: { signal?: AbortSignal } = {}): Promise<LeaderInfo | undefined> {
+    return readLeader(this.ctx, this.what, this.prefix, options.signal);
+  }
+
+  /**
+   * The leader now, then every change in order: a new leader, a new proclaimed value of
+   * the same leader, or undefined when nobody leads. Survives reconnects (the watch resumes
+   * where it stopped) and compactions (it reads the election again and reports the
+   * difference; states in between that etcd compacted away are skipped). Ends only when
+   * `signal` aborts (rejecting with its reason) or the iteration is stopped.
+   */
+  observe(options: { signal?: AbortSignal } = {}): AsyncIterableIterator<LeaderInfo | undefined> {
+    return observeLeader(this.ctx, this.what, this.prefix, options.signal);
+  }
+
+  /**
+   * Runs `task` only while this process leads, for leader-only cron jobs and singleton
+   * workers: campaigns, runs `task(leadership)`, and campaigns again (after a backoff with
+   * jitter) when the leadership is lost or the task returns. See {@link LeaderJob}.
+   * @throws InvalidArgumentError (synchronously) for a bad task, value or backoff
+   */
+  run(task: LeaderTask, options: LeaderJobOptions): LeaderJob {
+    return new LeaderJob(this, task, options, this.ctx.logger('leader-job'));
+  }
+
+  /** True when this election campaigns on a session given to it that is no longer alive. @internal */
+  get sessionLost(): boolean {
+    return this.session !== undefined && !this.session.isAlive;
+  }
+}
