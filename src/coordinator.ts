@@ -114,7 +114,7 @@ export function etcd3Options(endpoints: Endpoint[], opts: ConnectOptions, resili
   const options: IOptions = {
     hosts,
     defaultCallOptions: resilience.callOptions,
-    faultHandling: { global: noop, host: resilience.hostPolicy },
+    faultHandling: { global: resilience.globalPolicy, host: resilience.hostPolicy },
     grpcOptions: {
       'grpc.keepalive_time_ms': 6000,
       'grpc.keepalive_timeout_ms': 3000,

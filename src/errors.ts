@@ -99,6 +99,17 @@ export function isTransientEtcdError(err: unknown): boolean {
 }
 
 /**
+ * True when gRPC failed a request without sending it (no connection to the endpoint it
+ * picked): sending it again, to another endpoint, is safe even when it is not idempotent.
+ * @internal
+ */
+export function isUnsentEtcdError(err: unknown): boolean {
+  return (
+    err instanceof etcd3.GRPCUnavailableError && /No connection established/i.test(err.message) && !tlsFailure(err)
+  );
+}
+
+/**
  * What went wrong in a failed TLS handshake, or undefined when `err` is not one. gRPC
  * reports these as UNAVAILABLE ("No connection established. Last error: ... SSL ...").
  */

@@ -10,7 +10,8 @@
  * - **Retry** with exponential backoff and decorrelated jitter, only for idempotent
  *   operations (reads, create-if-absent transactions on my own key, deletes guarded by a
  *   create revision, keepalives) and only for transient errors. etcd3's own blind global
- *   retry is switched off.
+ *   retry is replaced by one that only resends requests that never left (no connection
+ *   to the endpoint picked), to the next endpoint.
  * @module
  */
 import {
@@ -20,12 +21,14 @@ import {
   circuitBreaker,
   ExponentialBackoff,
   handleWhen,
+  type IPolicy,
   isBrokenCircuitError,
+  noop,
   retry,
   TimeoutStrategy,
   timeout,
 } from 'cockatiel';
-import { InvalidArgumentError, isTransientEtcdError, mapEtcdError } from './errors.js';
+import { InvalidArgumentError, isTransientEtcdError, isUnsentEtcdError, mapEtcdError } from './errors.js';
 
 /** Settings of the resilience policies; every field is optional. */
 export interface PolicyOptions {
@@ -97,6 +100,12 @@ export class Resilience {
   private readonly breakers = new Map<string, CircuitBreakerPolicy>();
   private readonly retryPolicy;
   private readonly guard;
+  /**
+   * etcd3's global slot: a request that never left (no connection to the endpoint it
+   * picked, e.g. a dead cluster member) is sent to the next endpoint, idempotent or not.
+   * Nothing else is retried there; see {@link run}.
+   */
+  readonly globalPolicy: IPolicy;
 
   constructor(
     options: PolicyOptions | undefined,
@@ -109,6 +118,8 @@ export class Resilience {
       maxAttempts: o.retry.maxAttempts - 1,
       backoff: new ExponentialBackoff({ initialDelay: o.retry.initialDelayMs, maxDelay: o.retry.maxDelayMs }),
     });
+    this.globalPolicy =
+      endpoints.length > 1 ? retry(handleWhen(isUnsentEtcdError), { maxAttempts: endpoints.length - 1 }) : noop;
   }
 
   /** etcd3's per-host fault-handling slot: one breaker per endpoint. */
