@@ -6,8 +6,17 @@
  * key is read again and watched afresh.
  * @module
  */
+import type { IKeyValue } from 'etcd3';
 import type { CoordContext } from '../context.js';
 import type { WatchHandle } from '../watch.js';
+
+/** Reads my key: its current state (undefined when absent) and the revision it was read at. */
+export async function readKey(ctx: CoordContext, what: string, key: string) {
+  const res = await ctx.resilience.run(`${what}: check my key`, () => ctx.client.kv.range({ key: Buffer.from(key) }), {
+    idempotent: true,
+  });
+  return { kv: res.kvs[0] as IKeyValue | undefined, revision: BigInt(res.header.revision) };
+}
 
 /** Stops the guard. */
 export type StopGuard = () => void;
@@ -47,27 +56,28 @@ export function guardKey(
           if (events.some((e) => e.type === 'delete' || e.createRevision !== token)) lost();
         },
         onCompacted: () => recheck(),
-        onCanceled: () => recheck(),
+        onCanceled: () => later(),
       },
     );
   };
   const recheck = () => {
     if (stopped) return;
-    ctx.resilience
-      .run(`${what}: check my key`, () => ctx.client.kv.range({ key: Buffer.from(key) }), { idempotent: true })
-      .then(
-        (res) => {
-          const kv = res.kvs[0];
-          if (!kv || BigInt(kv.create_revision) !== token) lost();
-          else watchFrom(BigInt(res.header.revision) + 1n);
-        },
-        (err) => {
-          if (stopped) return;
-          ctx.logger('lock').debug({ err, key }, 'could not re-check my key; trying again');
-          timer = setTimeout(recheck, 500);
-          timer.unref?.();
-        },
-      );
+    readKey(ctx, what, key).then(
+      ({ kv, revision }) => {
+        if (!kv || BigInt(kv.create_revision) !== token) lost();
+        else watchFrom(revision + 1n);
+      },
+      (err) => {
+        ctx.logger('lock').debug({ err, key }, 'could not re-check my key; trying again');
+        later();
+      },
+    );
+  };
+  /** Re-checks after a pause (a watch etcd keeps cancelling, or reads that fail, must not spin). */
+  const later = () => {
+    if (stopped) return;
+    timer = setTimeout(recheck, 500);
+    timer.unref?.();
   };
   watchFrom(from);
   return stop;

@@ -7,7 +7,7 @@ import type { ComparatorBuilder } from 'etcd3';
 import type { CoordContext } from '../context.js';
 import { isClosedError, LockLostError } from '../errors.js';
 import type { Session } from '../lease/session.js';
-import { guardKey } from './guard.js';
+import { guardKey, readKey } from './guard.js';
 import { leave } from './queue.js';
 
 /** What a {@link Lock} is made of. @internal */
@@ -92,12 +92,7 @@ export class Lock {
   /** Asks etcd: my key still exists with my create revision, and my session is alive. */
   async isHeld(): Promise<boolean> {
     if (this.signal.aborted || !this.session.isAlive) return false;
-    const res = await this.ctx.resilience.run(
-      `${this.what}: check my key`,
-      () => this.ctx.client.kv.range({ key: Buffer.from(this.key) }),
-      { idempotent: true },
-    );
-    const kv = res.kvs[0];
+    const { kv } = await readKey(this.ctx, this.what, this.key);
     return (
       kv !== undefined &&
       BigInt(kv.create_revision) === this.token &&
