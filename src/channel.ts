@@ -43,6 +43,8 @@ class Subscriber<T> implements AsyncIterableIterator<T> {
   private waiter: ((r: IteratorResult<T>) => void) | undefined;
   private rejecter: ((e: unknown) => void) | undefined;
   private done = false;
+  /** The abort reason, until the next `next()` call rejects with it. */
+  private failure: { reason: unknown } | undefined;
   private readonly onAbort = () => this.fail(this.signal?.reason);
 
   constructor(
@@ -74,17 +76,22 @@ class Subscriber<T> implements AsyncIterableIterator<T> {
   }
 
   private fail(reason: unknown): void {
+    if (this.done) return;
     const r = this.rejecter;
+    this.waiter = this.rejecter = undefined;
     this.queue.length = 0;
     this.finish();
-    r?.(reason);
+    if (r) r(reason);
+    else this.failure = { reason };
   }
 
   next(): Promise<IteratorResult<T>> {
     if (this.queue.length > 0) return Promise.resolve({ value: this.queue.shift() as T, done: false });
-    if (this.signal?.aborted && !this.done) {
-      this.fail(this.signal.reason);
-      return Promise.reject(this.signal.reason);
+    if (this.signal?.aborted && !this.done) this.fail(this.signal.reason);
+    if (this.failure) {
+      const { reason } = this.failure;
+      this.failure = undefined;
+      return Promise.reject(reason);
     }
     if (this.done) return Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve, reject) => {

@@ -70,7 +70,7 @@ export class Election {
     const timeoutMs = validateTimeout(options.timeoutMs);
     const { ctx } = this;
     const started = performance.now();
-    const deadline = timeoutMs !== undefined ? AbortSignal.timeout(timeoutMs) : undefined;
+    const deadline = timeoutMs !== undefined ? AbortSignal.timeout(Math.ceil(timeoutMs)) : undefined;
     const signal = AbortSignal.any([options.signal, deadline].filter((s): s is AbortSignal => s !== undefined));
     const timedOut = (cause?: unknown) =>
       new LockTimeoutError(`${this.what}: not elected within ${timeoutMs} ms; no key was left behind`, { cause });
@@ -82,7 +82,8 @@ export class Election {
       const exitLine = await enterLine(session, key, signal);
       let leadership: Leadership;
       try {
-        const remaining = timeoutMs === undefined ? undefined : Math.max(0, timeoutMs - (performance.now() - started));
+        const remaining =
+          timeoutMs === undefined ? undefined : Math.max(0, Math.ceil(timeoutMs - (performance.now() - started)));
         // With wait: true, takeTurn resolves a turn or rejects.
         const turn = (await takeTurn(
           {
