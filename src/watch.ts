@@ -147,7 +147,9 @@ export class WatchHub {
           return;
         }
         this.stream = stream;
-        stream.on('data', (res: IWatchResponse) => this.onResponse(res));
+        stream.on('data', (res: IWatchResponse) => {
+          if (this.stream === stream) this.onResponse(res); // never a late answer of a broken stream
+        });
         stream.on('error', (err: Error) => this.onBroken(stream, err));
         stream.on('end', () => this.onBroken(stream, new Error('watch stream ended')));
         for (const e of this.entries.values()) this.create(e);

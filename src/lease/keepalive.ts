@@ -113,7 +113,9 @@ export class KeepAliveStream {
         }
         this.stream = stream;
         this.streamsOpened++;
-        stream.on('data', (res: ILeaseKeepAliveResponse) => this.onResponse(res));
+        stream.on('data', (res: ILeaseKeepAliveResponse) => {
+          if (this.stream === stream) this.onResponse(res); // never a late answer of a broken stream
+        });
         stream.on('error', (err: Error) => this.onBroken(stream, err));
         stream.on('end', () => this.onBroken(stream, new Error('keepalive stream ended')));
         for (const slot of this.slots.values()) {
