@@ -1,10 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Coordinator, isLockTimeoutError } from '../src/index.js';
+import { type Coordinator, isLockTimeoutError, isSessionLostError } from '../src/index.js';
 import { failOnUnhandledRejections, keysUnder } from './fixtures/lock-util.js';
 import {
   type ChildHandle,
   connectShared,
+  FaultProxy,
   findEtcdctl,
   killAllChildren,
   sharedEndpoints,
@@ -98,6 +99,39 @@ describe('Mutex across processes', () => {
     expect(await coord.kv.get('fenced').string()).toBe('new holder');
     expect(await lock.isHeld()).toBe(true);
     await lock.release();
+  });
+});
+
+describe('Mutex under a partition', () => {
+  it('a holder cut off from etcd aborts lock.signal before anyone else can hold the lock', async () => {
+    const ns = uniqueNamespace('lockcut');
+    const ttl = 2;
+    const proxy = await FaultProxy.start(Number(sharedEndpoints()[0].split(':').pop()));
+    try {
+      const cutOff = await connectShared({ namespace: ns, ttl, endpoints: [proxy.endpoint] });
+      coords.push(cutOff);
+      const other = await open(ns);
+      const lock = await cutOff.mutex('part').acquire();
+      let lostAt = 0;
+      lock.signal.addEventListener('abort', () => {
+        lostAt = performance.now();
+      });
+      const waiting = other.mutex('part').acquire({ timeoutMs: ttl * 1000 + 5000 });
+      await waitFor(async () => (await keysUnder(other, 'part/')).length === 2, 'the waiter queued');
+      proxy.blackhole();
+      const next = await waiting;
+      const acquiredAt = performance.now();
+      expect(lostAt).toBeGreaterThan(0);
+      expect(lostAt).toBeLessThan(acquiredAt);
+      expect(isSessionLostError(lock.signal.reason)).toBe(true);
+      expect(await lock.isHeld()).toBe(false);
+      await lock.release(); // does not wait for the unreachable etcd
+      expect(await next.isHeld()).toBe(true);
+      await next.release();
+    } finally {
+      proxy.pass();
+      await proxy.close();
+    }
   });
 });
 

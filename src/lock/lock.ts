@@ -128,6 +128,13 @@ export class Lock {
   }
 
   private doRelease(): Promise<void> {
+    if (!this.session.isAlive) {
+      // The lease ends anyway (it may be unreachable): delete my key best-effort, without making the caller wait.
+      leave(this.ctx, this.what, this.key, this.token).catch(() => {});
+      this.done();
+      this.releasing = Promise.resolve();
+      return this.releasing;
+    }
     const p = leave(this.ctx, this.what, this.key, this.token).then(
       () => this.done(),
       (err) => {
