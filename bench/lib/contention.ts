@@ -1,0 +1,61 @@
+/**
+ * What a contended run shows: handoffs per second, waits, fairness, order, and whether
+ * two holders ever overlapped, from every contender's (requested, acquired, releasing)
+ * timestamps (epoch ms, comparable across processes on one machine).
+ */
+import { type Summary, summarize } from './stats.js';
+
+/** One critical section: when it was asked for, got, and given back. */
+export type SectionTimes = readonly [requested: number, acquired: number, releasing: number];
+
+/** The analysis of one contended run. */
+export interface ContentionStats {
+  readonly handoffs: number;
+  readonly seconds: number;
+  readonly handoffsPerSecond: number;
+  readonly wait: Summary;
+  /** From a holder starting to release to the next holder having the lock. */
+  readonly gap: Summary;
+  /** Longest wait / mean wait. */
+  readonly fairness: number;
+  /** Sections that someone who asked more than 1 ms later got before (0 for FIFO). */
+  readonly overtaken: number;
+  /** Holds that began more than 1 ms before the previous holder started releasing (must be 0). */
+  readonly overlaps: number;
+}
+
+const SKEW_MS = 1;
+
+/** Analyses the sections of all contenders of one run. */
+export function analyse(sections: readonly SectionTimes[]): ContentionStats {
+  const byAcquire = [...sections].sort((a, b) => a[1] - b[1]);
+  let overlaps = 0;
+  const gaps: number[] = [];
+  for (let i = 1; i < byAcquire.length; i++) {
+    if (byAcquire[i][1] < byAcquire[i - 1][2] - SKEW_MS) overlaps++;
+    // Only real handoffs: the next holder had asked before the previous one let go.
+    if (byAcquire[i][0] < byAcquire[i - 1][2]) gaps.push(byAcquire[i][1] - byAcquire[i - 1][2]);
+  }
+  // Overtaken: someone served earlier had asked later (by more than the clock skew).
+  let overtaken = 0;
+  let latestServedRequest = Number.NEGATIVE_INFINITY;
+  for (const [requested] of byAcquire) {
+    if (latestServedRequest > requested + SKEW_MS) overtaken++;
+    latestServedRequest = Math.max(latestServedRequest, requested);
+  }
+  const start = Math.min(...sections.map((s) => s[0]));
+  const end = Math.max(...sections.map((s) => s[2]));
+  const waits = sections.map((s) => s[1] - s[0]);
+  const wait = summarize(waits);
+  const seconds = (end - start) / 1000;
+  return {
+    handoffs: sections.length,
+    seconds,
+    handoffsPerSecond: sections.length / seconds,
+    wait,
+    gap: summarize(gaps),
+    fairness: wait.max / wait.mean,
+    overtaken,
+    overlaps,
+  };
+}

@@ -1,0 +1,21 @@
+/** Every scenario, in the order they run. */
+import type { BenchEnv } from '../lib/env.js';
+import type { ScenarioResult } from '../lib/report.js';
+import { lockContended } from './contended.js';
+import { floor } from './floor.js';
+import { lockHerd } from './herd.js';
+import { lockUncontended } from './lock.js';
+
+/** A benchmark scenario. */
+export interface Scenario {
+  readonly id: string;
+  readonly title: string;
+  run(env: BenchEnv): Promise<ScenarioResult>;
+}
+
+export const scenarios: Scenario[] = [
+  { id: 'floor', title: '1. Floor: raw etcd3 requests', run: floor },
+  { id: 'lock', title: '2. Uncontended lock acquire + release', run: lockUncontended },
+  { id: 'contended', title: '3. Contended lock', run: lockContended },
+  { id: 'herd', title: '4. Herd: many waiters on one lock', run: lockHerd },
+];

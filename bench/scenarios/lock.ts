@@ -1,0 +1,131 @@
+/**
+ * Scenario 2, uncontended lock acquire + release: etcd-coord's Mutex, the floor (one txn
+ * + one delete), the `etcd3` package's lock(), and etcd's server-side Lock service
+ * through the JSON gateway. Latency interleaved per round; etcd requests per
+ * acquire + release counted from etcd's /metrics in a separate pass.
+ */
+import type { Etcd3 } from 'etcd3';
+import { connect } from '../../src/index.js';
+import type { EtcdMember } from '../../test/harness/etcd.js';
+import type { BenchEnv } from '../lib/env.js';
+import { counting } from '../lib/etcd-metrics.js';
+import { Gateway } from '../lib/gateway.js';
+import { etcd3Client, grantLease, rawAcquireTxn, rawDelete } from '../lib/raw.js';
+import { Collector, latencyCells, type ScenarioResult } from '../lib/report.js';
+import { interleave } from '../lib/sample.js';
+import { fmt, ratio, summarize } from '../lib/stats.js';
+import { cpuMs } from '../lib/timing.js';
+
+type Peer = () => Promise<unknown>;
+
+/** The four peers' acquire + release on `endpoints`, each on its own lock name. */
+async function peers(env: BenchEnv, endpoints: string[], gatewayPort: number) {
+  const ns = env.ns('lock');
+  const coord = await connect({ endpoints, namespace: ns });
+  const client: Etcd3 = etcd3Client(endpoints);
+  const gw = new Gateway(gatewayPort);
+  const lease = await grantLease(client);
+  const gwLease = await gw.grant(600);
+  await coord.session();
+  const mutex = coord.mutex('coord');
+  const ops: Record<string, Peer> = {
+    'etcd-coord Mutex': async () => {
+      const lock = await mutex.acquire();
+      await lock.release();
+    },
+    'floor (txn + delete)': async () => {
+      await rawAcquireTxn(client, `${ns}floor/`, `${ns}floor/k`, lease);
+      await rawDelete(client, `${ns}floor/k`);
+    },
+    'etcd3 lock()': async () => {
+      const l = await client.lock(`${ns}etcd3`).ttl(10).acquire();
+      await l.release();
+    },
+    'server-side Lock': async () => {
+      const key = await gw.lock(`${ns}server`, gwLease);
+      await gw.unlock(key);
+    },
+  };
+  const close = async () => {
+    await coord.close();
+    await gw.revoke(gwLease);
+    await client.leaseClient.leaseRevoke({ ID: lease });
+    await client.delete().prefix(ns);
+    client.close();
+    gw.close();
+  };
+  return { ops, close };
+}
+
+/** etcd requests (and MVCC operations) and client CPU per call of each peer, `n` calls each, alone. */
+async function requestCounts(members: EtcdMember[], ops: Record<string, Peer>, n: number) {
+  const out: Record<string, { requests: number; mvcc: number; methods: string; cpu: number }> = {};
+  for (const [name, op] of Object.entries(ops)) {
+    const { result: cpu, counts } = await counting(members, async () => {
+      const cpu0 = cpuMs();
+      for (let i = 0; i < n; i++) await op();
+      return (cpuMs() - cpu0) / n;
+    });
+    const methods = Object.entries(counts.byMethod)
+      .filter(([m]) => m !== 'LeaseKeepAlive')
+      .map(([m, v]) => `${m} ${fmt(v / n)}`)
+      .join(', ');
+    out[name] = { requests: counts.requests / n, mvcc: counts.mvccOps / n, methods, cpu };
+  }
+  return out;
+}
+
+/** Scenario 2. */
+export async function lockUncontended(env: BenchEnv): Promise<ScenarioResult> {
+  const c = new Collector('lock');
+  const rounds = env.n(400, 60);
+  for (const [where, endpoints] of env.targets()) {
+    env.log(`uncontended lock on ${where}`);
+    const members = where === 'single node' ? [env.single] : (env.cluster?.members ?? []);
+    const { ops, close } = await peers(env, endpoints, members[0].config.clientPort);
+    try {
+      const samples = await interleave(ops, rounds);
+      const counts = await requestCounts(members, ops, env.n(50, 10));
+      const s = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summarize(v)]));
+      const floorP50 = s['floor (txn + delete)'].p50;
+      const sec = c.section(`lock-${where}`, `Uncontended acquire + release, ${where}`);
+      for (const [name, sum] of Object.entries(s)) {
+        sec.rows.push({
+          case: name,
+          cells: {
+            ...latencyCells(sum),
+            'ops/s': 1000 / sum.mean,
+            '× floor p50': ratio(sum.p50, floorP50),
+            'etcd req/op': counts[name].requests,
+            'mvcc ops/op': counts[name].mvcc,
+            'client CPU ms/op': counts[name].cpu,
+          },
+        });
+      }
+      sec.notes.push(
+        `gRPC messages per acquire + release: ${Object.entries(counts)
+          .map(([k, v]) => `${k}: ${v.methods}`)
+          .join('; ')}.`,
+      );
+      const coordP50 = s['etcd-coord Mutex'].p50;
+      const r = ratio(coordP50, floorP50) ?? Number.NaN;
+      c.target(
+        `${where}: acquire+release ≤ 1.15× floor (p50)`,
+        `${fmt(r)}× (${fmt(coordP50)} vs ${fmt(floorP50)} ms)`,
+        r <= 1.15,
+      );
+      const e3 = s['etcd3 lock()'].p50;
+      const srv = s['server-side Lock'].p50;
+      c.target(`${where}: faster than etcd3 lock() (p50)`, `${fmt(coordP50)} vs ${fmt(e3)} ms`, coordP50 < e3);
+      c.target(`${where}: faster than server-side Lock (p50)`, `${fmt(coordP50)} vs ${fmt(srv)} ms`, coordP50 < srv);
+    } finally {
+      await close();
+    }
+  }
+  c.sections[0]?.notes.unshift(
+    `${rounds} rounds, every peer once per round in rotating order, after 10 warm-up rounds.`,
+    'etcd-coord: the shared session is granted before the run (a lease is long-lived); the floor and the server-side Lock also reuse one lease. etcd3 lock() grants and revokes a lease per lock: that is its API.',
+    'etcd req/op: gRPC messages etcd received per acquire + release (watch creates/cancels included, keepalives excluded); mvcc ops/op includes the reads and writes the server-side services make inside etcd. On the cluster: summed over members, and the gateway runs on member 0. client CPU: this process (user + system) per acquire + release, in the same pass.',
+  );
+  return c;
+}
