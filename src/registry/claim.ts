@@ -1,0 +1,131 @@
+/**
+ * The writes of a registration, each one guarded so that it never overwrites another
+ * live instance:
+ *
+ * - **claim**: create the key if absent, with my lease, in one transaction whose
+ *   else-branch reads the key. If the key is there on a lease this registration used
+ *   before (left behind by a lost session, e.g. after an etcd restart refreshed the old
+ *   lease), it is ours: take it over with a put guarded by its mod revision. Any other
+ *   lease is a live instance of someone else: {@link ConflictError}. Idempotent, so retried.
+ * - **rewrite**: put a new value guarded by `Lease(key) == my lease`.
+ * - **release**: delete if the key is on one of my leases, guarded by its mod revision.
+ * @internal
+ * @module
+ */
+import { CompareResult, CompareTarget } from 'etcd3';
+import type { CoordContext } from '../context.js';
+import { ConflictError, CoordinationError } from '../errors.js';
+import { leaseHex } from '../keys.js';
+
+/** Where a claim or rewrite left the key. */
+export interface Written {
+  /** The revision of the write (the key's mod revision). */
+  readonly revision: bigint;
+}
+
+const leaseIs = (key: Buffer, lease: string) => ({
+  key,
+  target: CompareTarget.Lease,
+  result: CompareResult.Equal,
+  lease,
+});
+
+/**
+ * Puts `value` under `key` with `lease` unless another live instance holds it.
+ * @param ownLeases - decimal ids of leases this registration used before.
+ * @throws ConflictError when the key is on a lease that is not ours.
+ */
+export async function claimKey(
+  ctx: CoordContext,
+  what: string,
+  key: string,
+  value: Buffer,
+  lease: string,
+  ownLeases: ReadonlySet<string>,
+  signal?: AbortSignal,
+): Promise<Written> {
+  const k = Buffer.from(key);
+  const put = { request_put: { key: k, value, lease } };
+  for (let round = 0; round < 5; round++) {
+    const res = await ctx.resilience.run(
+      `${what}: create key`,
+      () =>
+        ctx.client.kv.txn({
+          compare: [{ key: k, target: CompareTarget.Create, result: CompareResult.Equal, create_revision: 0 }],
+          success: [put],
+          failure: [{ request_range: { key: k } }],
+        }),
+      { idempotent: true, signal },
+    );
+    if (res.succeeded) return { revision: BigInt(res.header.revision) };
+    const kv = res.responses[0]?.response_range.kvs[0];
+    if (!kv) continue;
+    const holder = String(kv.lease ?? '0');
+    if (holder === lease && kv.value.equals(value)) return { revision: BigInt(kv.mod_revision) };
+    if (holder !== lease && !ownLeases.has(holder)) {
+      throw new ConflictError(
+        `${what}: ${key} is registered by another live instance (lease ${holder === '0' ? 'none' : leaseHex(holder)}); ` +
+          'choose another id, or deregister that instance first',
+      );
+    }
+    const taken = await ctx.resilience.run(
+      `${what}: take over key`,
+      () =>
+        ctx.client.kv.txn({
+          compare: [{ key: k, target: CompareTarget.Mod, result: CompareResult.Equal, mod_revision: kv.mod_revision }],
+          success: [put],
+          failure: [],
+        }),
+      { idempotent: true, signal },
+    );
+    if (taken.succeeded) return { revision: BigInt(taken.header.revision) };
+  }
+  throw new CoordinationError(`${what}: ${key} kept changing while it was being registered; try again`);
+}
+
+/** Puts `value` if the key is still on `lease`. Undefined when it is not (lost or overwritten). */
+export async function rewriteKey(
+  ctx: CoordContext,
+  what: string,
+  key: string,
+  value: Buffer,
+  lease: string,
+): Promise<Written | undefined> {
+  const k = Buffer.from(key);
+  const res = await ctx.resilience.run(
+    `${what}: update`,
+    () =>
+      ctx.client.kv.txn({
+        compare: [leaseIs(k, lease)],
+        success: [{ request_put: { key: k, value, lease } }],
+        failure: [],
+      }),
+    { idempotent: true },
+  );
+  return res.succeeded ? { revision: BigInt(res.header.revision) } : undefined;
+}
+
+/** Deletes the key if it is on one of `ownLeases` (decimal ids). Idempotent. */
+export async function releaseOwnedKey(
+  ctx: CoordContext,
+  what: string,
+  key: string,
+  ownLeases: ReadonlySet<string>,
+): Promise<void> {
+  const k = Buffer.from(key);
+  const res = await ctx.resilience.run(`${what}: read key`, () => ctx.client.kv.range({ key: k }), {
+    idempotent: true,
+  });
+  const kv = res.kvs[0];
+  if (!kv || !ownLeases.has(String(kv.lease ?? '0'))) return;
+  await ctx.resilience.run(
+    `${what}: delete key`,
+    () =>
+      ctx.client.kv.txn({
+        compare: [{ key: k, target: CompareTarget.Mod, result: CompareResult.Equal, mod_revision: kv.mod_revision }],
+        success: [{ request_delete_range: { key: k } }],
+        failure: [],
+      }),
+    { idempotent: true },
+  );
+}

@@ -1,0 +1,82 @@
+/**
+ * ServiceRegistry: register service instances and discover them. Keys are
+ * `<namespace>services/<service>/<id>` with a JSON value (see {@link ServiceInstance}).
+ * @module
+ */
+import type { Logger } from 'pino';
+import type { CoordContext } from '../context.js';
+import { servicePrefix, validateSegment } from '../keys.js';
+import { openServiceCache, type ServiceCache } from './cache.js';
+import { compareById, decodeInstance } from './codec.js';
+import { RangeMirror } from './mirror.js';
+import { openRegistration, type Registration } from './registration.js';
+import type { DiscoverOptions, RegisterInput, RegisterOptions, ServiceInstance } from './types.js';
+import { validateRegisterInput, validateRegisterTtl } from './validate.js';
+
+/** Service registration and discovery. Use `coord.registry`. */
+export class ServiceRegistry {
+  private readonly logger: Logger;
+  private readonly caches = new Set<ServiceCache>();
+
+  /** @internal use `coord.registry`. */
+  constructor(private readonly ctx: CoordContext) {
+    this.logger = ctx.logger('registry');
+  }
+
+  /**
+   * Announces an instance under `<namespace>services/<service>/<id>`, on its own session
+   * (lease) with `options.ttl` (default: the coordinator's TTL). If the lease is lost it
+   * registers again by itself (see {@link Registration}).
+   * @throws InvalidArgumentError for bad input, before anything is written.
+   * @throws ConflictError when a live instance of another process (another lease) has that id.
+   */
+  async register(input: RegisterInput, options: RegisterOptions = {}): Promise<Registration> {
+    const record = validateRegisterInput(input);
+    const ttl = validateRegisterTtl(options.ttl);
+    options.signal?.throwIfAborted();
+    return openRegistration({ ctx: this.ctx, logger: this.logger, ttl }, record, options.signal);
+  }
+
+  /**
+   * The instances of `service` now, sorted by id: one linearizable read. Keys under the
+   * service prefix that are not valid instances are left out.
+   * @throws InvalidArgumentError for a bad service name.
+   */
+  async list(service: string, options: { signal?: AbortSignal } = {}): Promise<ServiceInstance[]> {
+    validateSegment(service, 'service');
+    this.ctx.assertOpen();
+    const prefix = servicePrefix(this.ctx.namespace, service);
+    const mirror = new RangeMirror({
+      ctx: this.ctx,
+      logger: this.logger,
+      what: `list ${service}`,
+      key: prefix,
+      prefix: true,
+      onChanges: () => undefined,
+    });
+    const snap = await mirror.read(options.signal);
+    return snap.entries
+      .map((e) => decodeInstance(prefix, service, e))
+      .filter((i): i is ServiceInstance => i !== undefined)
+      .sort(compareById);
+  }
+
+  /**
+   * A live cache of `service`: one read, then a watch on the shared watch stream.
+   * @throws InvalidArgumentError for a bad service name or down policy.
+   */
+  async discover(service: string, options: DiscoverOptions = {}): Promise<ServiceCache> {
+    validateSegment(service, 'service');
+    options.signal?.throwIfAborted();
+    const cache = await openServiceCache(this.ctx, this.logger.child({ service }), service, options);
+    for (const c of this.caches) if (c.isClosed) this.caches.delete(c);
+    this.caches.add(cache);
+    return cache;
+  }
+
+  /** Closes every cache (their `changes()` end) when the coordinator closes. @internal */
+  shutdown(): void {
+    for (const c of this.caches) c.close();
+    this.caches.clear();
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * Public types of the service registry: what an instance is, how it is registered, and
+ * what a registration and a cache report.
+ * @module
+ */
+
+/** Whether an instance takes new work. `pick()` skips `'draining'` instances. */
+export type InstanceStatus = 'serving' | 'draining';
+
+/** One registered instance of a service, as stored in etcd (JSON) and seen by discovery. */
+export interface ServiceInstance {
+  /** The service name (a single key segment). */
+  readonly service: string;
+  /** The instance id, unique within the service (a single key segment). */
+  readonly id: string;
+  /** Host name or IP address where the instance is reached. */
+  readonly address: string;
+  /** TCP port, 1-65535. */
+  readonly port: number;
+  /** Free-form string key/value pairs (version, zone, protocol...). */
+  readonly metadata: Readonly<Record<string, string>>;
+  /** Relative weight for the `'weighted'` pick strategy; a positive number, default 1. */
+  readonly weight: number;
+  /** `'serving'` (default) or `'draining'`. */
+  readonly status: InstanceStatus;
+  /** ISO 8601 time of the first registration (kept across updates and re-registrations). */
+  readonly registeredAt: string;
+  /** The full etcd key: `<namespace>services/<service>/<id>`. */
+  readonly key: string;
+  /** The lease the key is attached to, lower-case hex. */
+  readonly leaseId: string;
+  /** The key's mod revision: the etcd revision this version of the instance was written at. */
+  readonly revision: bigint;
+}
+
+/** What {@link ServiceRegistry.register} announces. */
+export interface RegisterInput {
+  /** Service name: letters, digits and `. _ : @ = + -`, no `/`. */
+  service: string;
+  /** Instance id, same characters as `service`. Default: a random UUID. */
+  id?: string;
+  /** Host name or IP address (non-empty, no whitespace). */
+  address: string;
+  /** TCP port, an integer from 1 to 65535. */
+  port: number;
+  /** String-valued key/value pairs. Default `{}`. */
+  metadata?: Record<string, string>;
+  /** A positive finite number. Default 1. */
+  weight?: number;
+  /** Default `'serving'`. */
+  status?: InstanceStatus;
+}
+
+/** Options of {@link ServiceRegistry.register}. */
+export interface RegisterOptions {
+  /**
+   * TTL in seconds of the registration's own lease (default: the coordinator's `ttl`).
+   * Each registration has its own session, so its TTL can differ from the locks'; a
+   * crashed process disappears from discovery within this TTL.
+   */
+  ttl?: number;
+  /**
+   * Aborting it before `register()` resolves rejects with `signal.reason` and leaves
+   * nothing behind; aborting it later deregisters (the registration's lifetime).
+   */
+  signal?: AbortSignal;
+}
+
+/** What {@link Registration.update} may change. */
+export interface InstancePatch {
+  /** Replaces the whole metadata object. */
+  metadata?: Record<string, string>;
+  weight?: number;
+  status?: InstanceStatus;
+}
+
+/** Where a registration stands. */
+export type RegistrationState = 'registered' | 'lost' | 'deregistered';
+
+/** A registration's state changes, as {@link Registration.status} reports them. */
+export type RegistrationStatus =
+  /** The key is in etcd on a live lease (the current state when `status()` starts). */
+  | { readonly type: 'registered'; readonly leaseId: string }
+  /** The lease was lost or the key vanished; re-registration is under way. */
+  | { readonly type: 'lost'; readonly error: Error }
+  /** Registered again under the same key with a fresh lease after `attempts` tries. */
+  | { readonly type: 're-registered'; readonly leaseId: string; readonly attempts: number }
+  /** Deregistered (by `deregister()`, the register signal, or the coordinator closing). Last event. */
+  | { readonly type: 'deregistered' };
+
+/** One change seen by a {@link ServiceCache}. */
+export interface ServiceChange {
+  /** `'up'`: a new instance; `'down'`: it is gone; `'update'`: its value changed. */
+  readonly type: 'up' | 'down' | 'update';
+  /** The instance (for `'down'`, its last known value). */
+  readonly instance: ServiceInstance;
+}
+
+/** How {@link ServiceCache.pick} chooses. */
+export type PickStrategy = 'round-robin' | 'random' | 'weighted' | 'sticky';
+
+/** The pick strategies, in the order error messages list them. */
+export const PICK_STRATEGIES: readonly PickStrategy[] = ['round-robin', 'random', 'weighted', 'sticky'];
+
+/** Options of {@link ServiceRegistry.discover}. */
+export interface DiscoverOptions {
+  /** Aborting it before `discover()` resolves rejects with `signal.reason`; later, it closes the cache. */
+  signal?: AbortSignal;
+  /**
+   * How `noteError()` marks an instance down (a per-instance circuit breaker, like
+   * Curator's DownInstancePolicy).
+   */
+  downPolicy?: {
+    /** Consecutive errors that mark an instance down. Default 1. */
+    errorThreshold?: number;
+    /** How long it stays down before it is picked again (half-open), in ms. Default 10000. */
+    halfOpenAfterMs?: number;
+  };
+}
