@@ -26,6 +26,7 @@ import { Mutex } from './lock/mutex.js';
 import { RWLock } from './lock/rwlock.js';
 import { Semaphore } from './lock/semaphore.js';
 import { withLock } from './lock/with-lock.js';
+import { ServiceRegistry } from './registry/registry.js';
 import { type BreakerState, type PolicyOptions, Resilience } from './resilience.js';
 import { WatchHub } from './watch.js';
 
@@ -364,6 +365,13 @@ export class Coordinator {
     return withLock(this.mutex(name, { session: options.session }), fn, options);
   }
 
+  private registryInstance: ServiceRegistry | undefined;
+  /** Service registration and discovery (`register()`, `list()`, `discover()`). */
+  get registry(): ServiceRegistry {
+    this.registryInstance ??= new ServiceRegistry(this.ctx);
+    return this.registryInstance;
+  }
+
   /** Health of every endpoint: reachable, latency, raft leader, revision, alarms. */
   async health(): Promise<EndpointHealth[]> {
     this.assertOpen();
@@ -430,6 +438,7 @@ export class Coordinator {
   }
 
   private async doClose(): Promise<void> {
+    this.registryInstance?.shutdown();
     await Promise.allSettled([...this.sessions].map((s) => s.close()));
     this.keepAlive.close();
     this.watchHub.close();

@@ -47,3 +47,19 @@ export type { RWLockHolders } from './lock/rwlock.js';
 export { RWLock } from './lock/rwlock.js';
 export { MAX_SEMAPHORE_LIMIT, Semaphore } from './lock/semaphore.js';
 export type { BreakerState, PolicyOptions } from './resilience.js';
+export { ServiceCache } from './registry/cache.js';
+export { Registration } from './registry/registration.js';
+export { ServiceRegistry } from './registry/registry.js';
+export type {
+  DiscoverOptions,
+  InstancePatch,
+  InstanceStatus,
+  PickStrategy,
+  RegisterInput,
+  RegisterOptions,
+  RegistrationState,
+  RegistrationStatus,
+  ServiceChange,
+  ServiceInstance,
+} from './registry/types.js';
+export { PICK_STRATEGIES } from './registry/types.js';
