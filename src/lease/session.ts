@@ -14,10 +14,11 @@ import { randomBytes } from 'node:crypto';
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
 import { Channel } from '../channel.js';
-import { CoordinationError, isSessionLostError, SessionLostError } from '../errors.js';
+import { CoordinationError, isClosedError, SessionLostError } from '../errors.js';
 import { leaseHex } from '../keys.js';
 import type { Resilience } from '../resilience.js';
 import type { KeepAliveStream } from './keepalive.js';
+import { revokeLease, revokeUntilGone } from './revoke.js';
 
 /** Where a session stands. */
 export type SessionState = 'held' | 'at-risk' | 'lost' | 'closed';
@@ -62,6 +63,8 @@ export class Session {
   private atRiskTimer: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
   private readonly marginMs: number;
+  /** Longest pause between background revoke attempts: a quarter TTL, 250 ms to 5 s. */
+  private readonly retryRevokeMs: number;
   private readonly logger: Logger;
 
   /** @internal use {@link grantSession}. */
@@ -76,6 +79,7 @@ export class Session {
     this.ttl = ttl;
     this.signal = this.controller.signal;
     this.marginMs = deadlineMarginMs(ttl);
+    this.retryRevokeMs = Math.min(5000, Math.max(250, ttl * 250));
     this.logger = deps.logger.child({ lease: this.leaseId });
     this.lastAckSentAt = grantSentAt;
     this.deadline = grantSentAt + ttl * 1000 - this.marginMs;
@@ -140,19 +144,12 @@ export class Session {
     const wasAlive = this.isAlive;
     this.finish('closed', new SessionLostError(`session ${this.leaseId} was closed`));
     if (!wasAlive) return;
-    await this.revoke();
-  }
-
-  private async revoke(): Promise<void> {
     try {
-      await this.deps.resilience.run(
-        `revoke lease ${this.leaseId}`,
-        () => this.deps.client.leaseClient.leaseRevoke({ ID: this.leaseIdDecimal }),
-        { idempotent: true },
-      );
+      await revokeLease(this.deps, this.leaseIdDecimal, this.leaseId);
     } catch (err) {
-      if (isSessionLostError(err)) return; // already gone
-      this.logger.warn({ err }, 'could not revoke the lease; it expires on its TTL');
+      if (isClosedError(err)) return;
+      this.logger.warn({ err }, 'could not revoke the lease; retrying in the background until etcd answers');
+      revokeUntilGone(this.deps, this.leaseIdDecimal, this.leaseId, this.logger, this.retryRevokeMs);
     }
   }
 
@@ -207,8 +204,9 @@ export class Session {
     const error = new SessionLostError(`session ${this.leaseId} lost: ${why}`);
     this.logger.warn({ why }, 'session lost');
     this.finish('lost', error);
-    // Best effort: if etcd still has the lease, free its keys now rather than at expiry.
-    void this.revoke();
+    // If etcd still has the lease (or gets it back after a restart), free its keys as
+    // soon as etcd answers rather than a TTL later.
+    revokeUntilGone(this.deps, this.leaseIdDecimal, this.leaseId, this.logger, this.retryRevokeMs);
   }
 
   private finish(state: 'lost' | 'closed', error: SessionLostError): void {
