@@ -62,6 +62,11 @@ describe('session under faults', () => {
       },
     );
 
+    // Black-hole after a keepalive was answered (so the deadline comes from a keepalive,
+    // not from the grant), at a random point of the keepalive cycle.
+    const before = session.remainingMs;
+    await waitFor(() => session.remainingMs > before, 'a keepalive to be answered', ttl * 1000);
+    await new Promise((r) => setTimeout(r, (Math.random() * (ttl * 1000)) / 3));
     proxy.blackhole();
     const cutAt = performance.now();
     await waitFor(() => deletedAt > 0, 'etcd to expire the lease', (ttl + 3) * 1000);
@@ -120,8 +125,10 @@ describe('session when etcd is stopped past the TTL', () => {
     await coord.kv.put('fresh').value('y').lease(fresh.leaseIdDecimal).exec();
     const ttlLeft = await coord.client.leaseClient.leaseTimeToLive({ ID: fresh.leaseIdDecimal });
     expect(Number(ttlLeft.TTL)).toBeGreaterThan(0);
-    // The lost session's lease is revoked once etcd is back (or expires): its key goes.
+    // etcd gives the lost lease a full TTL again after its restart; the session revokes it
+    // as soon as etcd answers, so its key goes at once: revoked, not expired.
     await waitFor(async () => (await coord.kv.get('old').string()) === null, 'the old key to go', (ttl + 3) * 1000);
+    expect(await etcd.metric('etcd_debugging_server_lease_expired_total')).toBe(0);
     // The fresh one is kept alive past its TTL.
     await new Promise((r) => setTimeout(r, ttl * 1000 + 500));
     expect(fresh.state).toBe('held');
