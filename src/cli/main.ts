@@ -1,0 +1,14 @@
+#!/usr/bin/env node
+/**
+ * Entry point of the `etcd-coord` command (package.json `bin`).
+ * @module
+ */
+import { runCli } from './cli.js';
+import { streamIo } from './io.js';
+
+const io = streamIo();
+const code = await runCli(process.argv.slice(2), io);
+await io.flush();
+process.exitCode = code;
+// Everything is closed by now; do not let a stray timer of a dependency hold the exit.
+setTimeout(() => process.exit(code), 2000).unref();
