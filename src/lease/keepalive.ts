@@ -134,9 +134,13 @@ export class KeepAliveStream {
     this.backoffMs = 0;
     const slot = this.slots.get(String(res.ID));
     if (!slot) return;
-    const sentAt = slot.pending.shift() ?? performance.now();
+    const sentAt = slot.pending.shift();
+    const ttl = Number(res.TTL);
+    // An answer we cannot date must not extend the deadline (dating it "now" would be
+    // later than the send); one that says the lease is gone still counts.
+    if (sentAt === undefined && ttl > 0) return;
     try {
-      slot.member.onAck(sentAt, Number(res.TTL));
+      slot.member.onAck(sentAt ?? 0, ttl);
     } catch (err) {
       this.logger.error({ err }, 'keepalive handler threw');
     }
