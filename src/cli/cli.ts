@@ -56,7 +56,11 @@ function version(): string {
 
 function usageFailure(io: Io, message: string, cmd?: Command): number {
   io.warn(message);
-  io.err(cmd ? `Usage: ${synopsis(cmd)}\nRun 'etcd-coord ${cmd.name} --help' for details.` : topHelp());
+  if (cmd) io.err(`Usage: ${synopsis(cmd)}\nRun 'etcd-coord ${cmd.name} --help' for details.`);
+  else {
+    const names = [...new Set(COMMANDS.map((c) => c.name))].join(', ');
+    io.err(`Usage: etcd-coord <command> [options]\nCommands: ${names}\nRun 'etcd-coord --help' for details.`);
+  }
   return EXIT.usage;
 }
 

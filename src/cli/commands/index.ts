@@ -6,6 +6,8 @@ import type { Command } from '../command.js';
 import { electCommand } from './elect.js';
 import { leaderCommand, observeCommand } from './leader.js';
 import { lockCommand } from './lock.js';
+import { registerCommand } from './register.js';
+import { servicesListCommand, servicesWatchCommand } from './services.js';
 import { snapshotSaveCommand, snapshotStatusCommand } from './snapshot.js';
 import { statusCommand } from './status.js';
 
@@ -15,6 +17,9 @@ export const COMMANDS: readonly Command[] = [
   electCommand,
   leaderCommand,
   observeCommand,
+  servicesListCommand,
+  servicesWatchCommand,
+  registerCommand,
   statusCommand,
   snapshotSaveCommand,
   snapshotStatusCommand,
