@@ -1,34 +1,14 @@
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type Coordinator, isNotLeaderError, type LeaderJobState } from '../src/index.js';
 import { prefixEnd } from '../src/keys.js';
-import { checkGuardedWrites } from './fixtures/election-util.js';
-import { failOnUnhandledRejections, keysUnder } from './fixtures/lock-util.js';
-import {
-  type ChildHandle,
-  connectShared,
-  killAllChildren,
-  sharedEndpoints,
-  spawnChild,
-  uniqueNamespace,
-  waitFor,
-} from './harness/index.js';
+import { checkGuardedWrites, electionSuite } from './fixtures/election-util.js';
+import { keysUnder } from './fixtures/lock-util.js';
+import { type ChildHandle, sharedEndpoints, spawnChild, uniqueNamespace, waitFor } from './harness/index.js';
 
-failOnUnhandledRejections();
-
+const { open } = electionSuite('elj');
 const TTL = 2;
-const coords: Coordinator[] = [];
-afterEach(async () => {
-  await killAllChildren();
-  await Promise.all(coords.splice(0).map((c) => c.close()));
-});
-
-async function open(ns = uniqueNamespace('elj')): Promise<Coordinator> {
-  const c = await connectShared({ namespace: ns, ttl: 5 });
-  coords.push(c);
-  return c;
-}
 
 /**
  * Reads the job log (`log/<token>-<n>-start|end`, in revision order) and checks that runs
@@ -79,6 +59,7 @@ describe('LeaderJob', () => {
     const coord = await open();
     const env = { ETCD_ENDPOINTS: sharedEndpoints().join(','), EL_NS: coord.namespace, TTL: String(TTL) };
     const children = ['j0', 'j1', 'j2'].map((id) => spawnChild('test/fixtures/election-job.ts', { ...env, ID: id }));
+    await Promise.all(children.map((c) => c.next('state'))); // started (tsx start-up is slow on a loaded machine)
 
     const t1 = await tokenWithRuns(coord, 3);
     const first = runnerOf(children, t1);

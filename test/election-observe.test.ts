@@ -1,60 +1,51 @@
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
-import { type Coordinator, connect, type Election, type LeaderInfo } from '../src/index.js';
-import { failOnUnhandledRejections, keysUnder } from './fixtures/lock-util.js';
+import { describe, expect, it } from 'vitest';
+import { type Coordinator, connect } from '../src/index.js';
+import { collect, electionSuite } from './fixtures/election-util.js';
+import { keysUnder } from './fixtures/lock-util.js';
 import { type EtcdMember, FaultProxy, startEtcd, uniqueNamespace, waitFor } from './harness/index.js';
 
-failOnUnhandledRejections();
-
-const cleanup: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn().catch(() => undefined);
-});
+const { cleanup } = electionSuite('elo');
 
 async function node(): Promise<EtcdMember> {
   const n = await startEtcd();
-  cleanup.push(() => n.destroy());
+  cleanup(() => n.destroy());
   return n;
 }
 
 async function open(endpoint: string, namespace: string, logs?: string[]): Promise<Coordinator> {
   const logger = logs ? pino({ level: 'info' }, { write: (line: string) => void logs.push(line) }) : undefined;
   const c = await connect({ endpoints: [endpoint], namespace, ttl: 10, logger });
-  cleanup.push(() => c.close());
+  cleanup(() => c.close());
   return c;
 }
 
-function observe(e: Election) {
+/**
+ * An observer connected to `watchVia`, two candidates connected to `etcd` directly, and
+ * the first of them leading (seen by the observer).
+ */
+async function scene(etcd: EtcdMember, watchVia: string, logs?: string[]) {
+  const ns = uniqueNamespace('elo');
+  const watcher = await open(watchVia, ns, logs);
+  const actor = await open(etcd.endpoint, ns);
+  const [s1, s2] = await Promise.all([actor.newSession(), actor.newSession()]);
+  const e2 = actor.election('jobs', { session: s2 });
   const stop = new AbortController();
-  cleanup.push(async () => stop.abort());
-  const seen: Array<LeaderInfo | undefined> = [];
-  const ended = (async () => {
-    try {
-      for await (const l of e.observe({ signal: stop.signal })) seen.push(l);
-      return 'ended without abort';
-    } catch (err) {
-      return err;
-    }
-  })();
-  return { seen, ended, stop };
+  cleanup(() => stop.abort());
+  const { seen, ended } = collect(watcher.election('jobs'), stop.signal);
+  await waitFor(() => seen.length === 1, 'initial state');
+  const l1 = await actor.election('jobs', { session: s1 }).campaign('a');
+  await waitFor(() => seen.length === 2, 'first leader');
+  return { ns, actor, e2, l1, seen, ended, stop };
 }
 
 describe('Election.observe() across faults', () => {
   it('keeps going when the revision it would resume from was compacted while it was disconnected', async () => {
     const etcd = await node();
     const proxy = await FaultProxy.start(etcd.config.clientPort);
-    cleanup.push(() => proxy.close());
-    const ns = uniqueNamespace('elo');
+    cleanup(() => proxy.close());
     const logs: string[] = [];
-    const watcher = await open(proxy.endpoint, ns, logs);
-    const actor = await open(etcd.endpoint, ns);
-    const [s1, s2] = await Promise.all([actor.newSession(), actor.newSession()]);
-    const e1 = actor.election('jobs', { session: s1 });
-    const e2 = actor.election('jobs', { session: s2 });
-    const { seen, ended, stop } = observe(watcher.election('jobs'));
-    await waitFor(() => seen.length === 1, 'initial state');
-    const l1 = await e1.campaign('a');
-    await waitFor(() => seen.length === 2, 'first leader');
+    const { ns, actor, e2, l1, seen, ended, stop } = await scene(etcd, proxy.endpoint, logs);
 
     // Cut the observer off, change the leader and its value, compact past everything it saw.
     proxy.blackhole();
@@ -84,16 +75,7 @@ describe('Election.observe() across faults', () => {
 
   it('keeps going across an etcd restart', async () => {
     const etcd = await node();
-    const ns = uniqueNamespace('elr');
-    const watcher = await open(etcd.endpoint, ns);
-    const actor = await open(etcd.endpoint, ns);
-    const [s1, s2] = await Promise.all([actor.newSession(), actor.newSession()]);
-    const e1 = actor.election('jobs', { session: s1 });
-    const e2 = actor.election('jobs', { session: s2 });
-    const { seen, ended, stop } = observe(watcher.election('jobs'));
-    await waitFor(() => seen.length === 1, 'initial state');
-    const l1 = await e1.campaign('a');
-    await waitFor(() => seen.length === 2, 'first leader');
+    const { e2, l1, seen, ended, stop } = await scene(etcd, etcd.endpoint);
 
     await etcd.restart();
     await waitFor(() => l1.resign().then(() => true), 'resign after the restart', 20_000);

@@ -1,31 +1,15 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Coordinator } from '../src/index.js';
-import { checkGuardedWrites } from './fixtures/election-util.js';
-import { failOnUnhandledRejections, keysUnder } from './fixtures/lock-util.js';
-import {
-  type ChildHandle,
-  connectShared,
-  killAllChildren,
-  sharedEndpoints,
-  spawnChild,
-  uniqueNamespace,
-  waitFor,
-} from './harness/index.js';
+import { checkGuardedWrites, electionSuite } from './fixtures/election-util.js';
+import { keysUnder } from './fixtures/lock-util.js';
+import { type ChildHandle, sharedEndpoints, spawnChild, waitFor } from './harness/index.js';
 
-failOnUnhandledRejections();
-
+const { open } = electionSuite('elp');
 const TTL = 2;
-const coords: Coordinator[] = [];
-afterEach(async () => {
-  await killAllChildren();
-  await Promise.all(coords.splice(0).map((c) => c.close()));
-});
 
 async function setup(): Promise<{ ns: string; coord: Coordinator }> {
-  const ns = uniqueNamespace('elp');
-  const coord = await connectShared({ namespace: ns });
-  coords.push(coord);
-  return { ns, coord };
+  const coord = await open();
+  return { ns: coord.namespace, coord };
 }
 
 /** Starts candidate processes and lets them campaign one after the other, so their queue order is known. */

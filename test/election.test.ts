@@ -1,5 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { afterEach, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
 import {
   type Coordinator,
   type Election,
@@ -7,44 +7,17 @@ import {
   isInvalidArgumentError,
   isLockTimeoutError,
   isNotLeaderError,
-  type LeaderInfo,
 } from '../src/index.js';
-import { failOnUnhandledRejections, keysUnder } from './fixtures/lock-util.js';
-import { connectShared, findEtcdctl, sharedEndpoints, uniqueNamespace, waitFor } from './harness/index.js';
+import { collect, electionSuite } from './fixtures/election-util.js';
+import { keysUnder } from './fixtures/lock-util.js';
+import { findEtcdctl, sharedEndpoints, uniqueNamespace, waitFor } from './harness/index.js';
 
-failOnUnhandledRejections();
-
-const coords: Coordinator[] = [];
-const procs: ChildProcess[] = [];
-afterEach(async () => {
-  for (const p of procs.splice(0)) p.kill('SIGKILL');
-  await Promise.all(coords.splice(0).map((c) => c.close()));
-});
-
-async function open(namespace = uniqueNamespace('el')): Promise<Coordinator> {
-  const c = await connectShared({ namespace, ttl: 5 });
-  coords.push(c);
-  return c;
-}
+const { open, cleanup } = electionSuite('el');
 
 /** Candidates of `name`, each on its own session. */
 async function elections(coord: Coordinator, name: string, count: number): Promise<Election[]> {
   const sessions = await Promise.all(Array.from({ length: count }, () => coord.newSession({ ttl: 5 })));
   return sessions.map((session) => coord.election(name, { session }));
-}
-
-/** Collects what observe() yields, until `stop` aborts. */
-function collect(e: Election, stop: AbortSignal) {
-  const seen: Array<LeaderInfo | undefined> = [];
-  const ended = (async () => {
-    try {
-      for await (const l of e.observe({ signal: stop })) seen.push(l);
-    } catch (err) {
-      return err;
-    }
-    return undefined;
-  })();
-  return { seen, ended };
 }
 
 describe('Election', () => {
@@ -231,7 +204,7 @@ describe('Election', () => {
     const ctl = spawn(etcdctl as string, ['--endpoints', sharedEndpoints().join(','), 'elect', name, 'from-etcdctl'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    procs.push(ctl);
+    cleanup(() => ctl.kill('SIGKILL'));
     const theirs = await waitFor(() => e.leader(), 'etcdctl to lead');
     expect(theirs.value).toBe('from-etcdctl');
     expect(theirs.key).toMatch(new RegExp(`^${name}/[0-9a-f]+$`));
@@ -254,7 +227,7 @@ describe('Election', () => {
     const listen = spawn(etcdctl as string, ['--endpoints', sharedEndpoints().join(','), 'elect', '-l', name], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    procs.push(listen);
+    cleanup(() => listen.kill('SIGKILL'));
     let out = '';
     listen.stdout?.on('data', (d) => {
       out += d;
