@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { assertNoUnhandledRejections } from './fixtures/registry-helpers.js';
+import { failOnUnhandledRejections } from './fixtures/lock-util.js';
 import { sharedEndpoints, uniqueNamespace } from './harness/index.js';
 
-assertNoUnhandledRejections();
+failOnUnhandledRejections();
 
 const run = promisify(execFile);
 

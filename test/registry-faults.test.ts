@@ -2,7 +2,8 @@ import { get } from 'node:http';
 import { pino } from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type ConnectOptions, type Coordinator, connect, type RegistrationStatus } from '../src/index.js';
-import { assertNoUnhandledRejections, recordChanges } from './fixtures/registry-helpers.js';
+import { failOnUnhandledRejections } from './fixtures/lock-util.js';
+import { idsOf, recordChanges } from './fixtures/registry-helpers.js';
 import {
   type EtcdMember,
   FaultProxy,
@@ -16,7 +17,7 @@ import {
   waitFor,
 } from './harness/index.js';
 
-assertNoUnhandledRejections();
+failOnUnhandledRejections();
 
 const open: Coordinator[] = [];
 async function coordinator(opts: ConnectOptions): Promise<Coordinator> {
@@ -149,16 +150,7 @@ describe('registry under faults', () => {
 
     proxy.pass();
     proxy.cut(); // drop the connections held while black-holed, so the client reconnects now
-    await waitFor(
-      () =>
-        !cache.stale &&
-        cache
-          .instances()
-          .map((i) => i.id)
-          .join() === 'y',
-      'the cache to catch up',
-      20_000,
-    );
+    await waitFor(() => !cache.stale && idsOf(cache) === 'y', 'the cache to catch up', 20_000);
     expect(lines.some((l) => l.includes('re-reading after the watch ended') && l.includes('compacted'))).toBe(true);
     expect(rec.changes.map((c) => `${c.type} ${c.instance.id}`).sort()).toEqual(['down x', 'up y']);
     expect(cache.revision).toBeGreaterThanOrEqual(BigInt(now.header.revision));
@@ -188,15 +180,7 @@ describe('registry under faults', () => {
     await served.kill();
     await writer.registry.register({ service: 'api', id: 'b', address: 'h', port: 2 });
     await a.deregister();
-    await waitFor(
-      () =>
-        cache
-          .instances()
-          .map((i) => i.id)
-          .join() === 'b',
-      'the cache to follow after the kill',
-      30_000,
-    );
+    await waitFor(() => idsOf(cache) === 'b', 'the cache to follow after the kill', 30_000);
     await waitFor(() => !cache.stale, 'the cache to be live');
     expect(rec.changes.map((c) => `${c.type} ${c.instance.id}`)).toEqual(['up a', 'up b', 'down a']);
     cache.close();

@@ -7,10 +7,11 @@ import {
   type RegistrationStatus,
   type ServiceInstance,
 } from '../src/index.js';
-import { assertNoUnhandledRejections, percentile, recordChanges } from './fixtures/registry-helpers.js';
+import { failOnUnhandledRejections } from './fixtures/lock-util.js';
+import { percentile, recordChanges } from './fixtures/registry-helpers.js';
 import { connectShared, waitFor } from './harness/index.js';
 
-assertNoUnhandledRejections();
+failOnUnhandledRejections();
 
 const open: Coordinator[] = [];
 async function coordinator(opts: Parameters<typeof connectShared>[0] = {}): Promise<Coordinator> {

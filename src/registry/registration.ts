@@ -267,7 +267,10 @@ export class Registration {
         if (isConflictError(err) && !conflictReported) {
           conflictReported = true;
           this.logger.warn({ err: err.message }, 'another instance holds the key; waiting for it to go');
-        } else this.logger.debug({ err: (err as Error).message, attempts }, 're-registration attempt failed');
+        } else {
+          const level = attempts === 1 || attempts % 20 === 0 ? 'warn' : 'debug';
+          this.logger[level]({ err: (err as Error).message, attempts }, 're-registration attempt failed; retrying');
+        }
         await pause(backoff.duration, this.stop.signal);
         backoff = backoff.next(undefined);
       }
