@@ -10,27 +10,18 @@ import {
   type EtcdMember,
   FaultProxy,
   freePort,
+  rejectionOf,
   sharedEndpoints,
+  sharedPort,
   startEtcd,
   uniqueNamespace,
   waitFor,
 } from './harness/index.js';
 
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
-}
-
-const sharedPort = () => Number(sharedEndpoints()[0].split(':').pop());
-
 describe('connect()', () => {
   it('rejects with EtcdUnavailableError naming an endpoint nobody listens on', async () => {
     const dead = `127.0.0.1:${await freePort()}`;
-    const err = await rejection(connect({ endpoints: [dead], dialTimeoutMs: 1000 }));
+    const err = await rejectionOf(connect({ endpoints: [dead], dialTimeoutMs: 1000 }));
     expect(isEtcdUnavailableError(err), String(err)).toBe(true);
     expect(err.message).toContain(`http://${dead}`);
     expect(err.message).toMatch(/no etcd endpoint answered within 1000 ms/);
@@ -40,7 +31,7 @@ describe('connect()', () => {
     const proxy = await FaultProxy.start(sharedPort());
     try {
       proxy.blackhole();
-      const err = await rejection(connect({ endpoints: [proxy.endpoint], dialTimeoutMs: 1000 }));
+      const err = await rejectionOf(connect({ endpoints: [proxy.endpoint], dialTimeoutMs: 1000 }));
       expect(isEtcdUnavailableError(err), String(err)).toBe(true);
       expect(err.message).toContain(`http://${proxy.endpoint}`);
     } finally {
@@ -80,14 +71,14 @@ describe('circuit breaker', () => {
     try {
       expect(coord.breakerState).toBe('closed');
       await etcd.stop();
-      const first = await rejection(coord.newSession({ ttl: 2 })); // its retries open the breaker
+      const first = await rejectionOf(coord.newSession({ ttl: 2 })); // its retries open the breaker
       expect(isEtcdUnavailableError(first), String(first)).toBe(true);
       expect(coord.breakerState).toBe('open');
 
       const took: number[] = [];
       for (let i = 0; i < 5 && coord.breakerState === 'open'; i++) {
         const started = performance.now();
-        const err = await rejection(coord.newSession({ ttl: 2 }));
+        const err = await rejectionOf(coord.newSession({ ttl: 2 }));
         took.push(performance.now() - started);
         expect(isEtcdUnavailableError(err), String(err)).toBe(true);
         expect(err.message).toMatch(/circuit breaker is open/);
@@ -129,7 +120,7 @@ describe('close()', () => {
         expect(live.has(s.leaseIdDecimal)).toBe(false);
       }
       expect(await direct.kv.getAll().keys()).toEqual(['plain']);
-      const err = await rejection(coord.newSession());
+      const err = await rejectionOf(coord.newSession());
       expect(isClosedError(err), String(err)).toBe(true);
     } finally {
       await direct.close();

@@ -3,14 +3,14 @@
  * etcd deletes its keys), and an etcd that is stopped past the TTL and restarted.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { CoordContext } from '../src/context.js';
-import { type Coordinator, connect, isSessionLostError, type Session, type SessionStatus } from '../src/index.js';
+import { connect, isSessionLostError, type Session, type SessionStatus } from '../src/index.js';
 import type { WatchEvent } from '../src/watch.js';
 import {
   connectShared,
+  contextOf,
   type EtcdMember,
   FaultProxy,
-  sharedEndpoints,
+  sharedPort,
   startEtcd,
   uniqueNamespace,
   waitFor,
@@ -20,8 +20,6 @@ const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   await Promise.allSettled(cleanup.splice(0).map((f) => f()));
 });
-
-const ctxOf = (coord: Coordinator) => (coord as unknown as { ctx: CoordContext }).ctx;
 
 /** Records every status change of a session with the time it was seen. */
 function recordStatus(session: Session): { seen: { status: SessionStatus; at: number }[]; done: Promise<void> } {
@@ -35,8 +33,7 @@ function recordStatus(session: Session): { seen: { status: SessionStatus; at: nu
 describe('session under faults', () => {
   it('black-holed: the signal fires before etcd deletes the key, and at-risk comes before lost', async () => {
     const ttl = 3;
-    const port = Number(sharedEndpoints()[0].split(':').pop());
-    const proxy = await FaultProxy.start(port);
+    const proxy = await FaultProxy.start(sharedPort());
     cleanup.push(() => proxy.close());
     const namespace = uniqueNamespace('bh');
     const coord = await connect({ endpoints: [proxy.endpoint], namespace, ttl });
@@ -53,7 +50,7 @@ describe('session under faults', () => {
     });
     let deletedAt = 0;
     const rev = BigInt((await direct.kv.get('attached').exec()).header.revision);
-    ctxOf(direct).watch.watch(
+    contextOf(direct).watch.watch(
       { key: `${namespace}attached`, startRevision: rev + 1n },
       {
         onEvents: (events: WatchEvent[]) => {

@@ -4,7 +4,6 @@
  */
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CoordContext } from '../src/context.js';
 import {
   type Coordinator,
   connect,
@@ -12,23 +11,13 @@ import {
   isEtcdUnavailableError,
   isPermissionDeniedError,
 } from '../src/index.js';
-import { type EtcdMember, makeTestCerts, startEtcd, type TestCerts } from './harness/index.js';
+import { contextOf, type EtcdMember, makeTestCerts, rejectionOf, startEtcd, type TestCerts } from './harness/index.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The library's own call path (resilience + error mapping), as the primitives use it. */
 function throughLibrary(coord: Coordinator, what: string, fn: () => Promise<unknown>): Promise<unknown> {
-  const ctx = (coord as unknown as { ctx: CoordContext }).ctx;
-  return ctx.resilience.run(what, fn, { idempotent: false });
-}
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
+  return contextOf(coord).resilience.run(what, fn, { idempotent: false });
 }
 
 describe('TLS', () => {
@@ -70,17 +59,17 @@ describe('TLS', () => {
 
   it('reports a missing or untrusted client certificate as AuthenticationError, at once', async () => {
     const slow = { endpoints: [etcd.url], dialTimeoutMs: 60_000 }; // a hang would hit the test timeout
-    const noCert = await rejection(connect({ ...slow, tls: { ca: certs.ca } }));
+    const noCert = await rejectionOf(connect({ ...slow, tls: { ca: certs.ca } }));
     expect(isAuthenticationError(noCert), String(noCert)).toBe(true);
     expect(noCert.message).toMatch(/client certificate/);
 
-    const stranger = await rejection(
+    const stranger = await rejectionOf(
       connect({ ...slow, tls: { ca: certs.ca, cert: certs.strangerCert, key: certs.strangerKey } }),
     );
     expect(isAuthenticationError(stranger), String(stranger)).toBe(true);
     expect(stranger.message).toMatch(/client certificate/);
 
-    const noCa = await rejection(connect({ ...slow, tls: { cert: certs.clientCert, key: certs.clientKey } }));
+    const noCa = await rejectionOf(connect({ ...slow, tls: { cert: certs.clientCert, key: certs.clientKey } }));
     expect(isAuthenticationError(noCa), String(noCa)).toBe(true);
     expect(noCa.message).toMatch(/server certificate is not trusted.*tls\.ca/);
   }, 15_000);
@@ -122,7 +111,7 @@ describe('auth', () => {
       expect(session.state).toBe('held');
       expect(await root.client.get('app1/mine').string()).toBe('v');
 
-      const denied = await rejection(
+      const denied = await rejectionOf(
         throughLibrary(coord, 'put outside', () => coord.client.put('app2/theirs').value('x').exec()),
       );
       expect(isPermissionDeniedError(denied), String(denied)).toBe(true);
@@ -137,7 +126,7 @@ describe('auth', () => {
   });
 
   it('a wrong password is an AuthenticationError, not EtcdUnavailableError, and not a hang', async () => {
-    const err = await rejection(
+    const err = await rejectionOf(
       connect({ endpoints: [etcd.endpoint], dialTimeoutMs: 60_000, auth: { username: 'alice', password: 'nope' } }),
     );
     expect(isAuthenticationError(err), String(err)).toBe(true);
@@ -148,7 +137,7 @@ describe('auth', () => {
   it('no credentials against an etcd with auth: the first request says auth is required', async () => {
     const coord = await connect({ endpoints: [etcd.endpoint], namespace: 'app1/' });
     try {
-      const err = await rejection(throughLibrary(coord, 'read', () => coord.kv.get('x').string()));
+      const err = await rejectionOf(throughLibrary(coord, 'read', () => coord.kv.get('x').string()));
       expect(isAuthenticationError(err), String(err)).toBe(true);
       expect(err.message).toMatch(/requires authentication/);
     } finally {

@@ -4,11 +4,10 @@
  * was down) reported through onCompacted, never as an unhandled rejection.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { CoordContext } from '../src/context.js';
 import type { Coordinator } from '../src/index.js';
 import { connect } from '../src/index.js';
 import type { WatchEvent } from '../src/watch.js';
-import { connectShared, FaultProxy, sharedEndpoints, uniqueNamespace, waitFor } from './harness/index.js';
+import { connectShared, contextOf, FaultProxy, sharedPort, uniqueNamespace, waitFor } from './harness/index.js';
 
 const unhandled: unknown[] = [];
 const onUnhandled = (reason: unknown) => unhandled.push(reason);
@@ -25,11 +24,11 @@ afterEach(async () => {
   expect(unhandled).toEqual([]);
 });
 
-const hubOf = (coord: Coordinator) => (coord as unknown as { ctx: CoordContext }).ctx.watch;
+const hubOf = (coord: Coordinator) => contextOf(coord).watch;
 
 /** A coordinator behind a fresh fault proxy, and a direct one on the same namespace. */
 async function setup(): Promise<{ proxy: FaultProxy; coord: Coordinator; writer: Coordinator; ns: string }> {
-  const proxy = await FaultProxy.start(Number(sharedEndpoints()[0].split(':').pop()));
+  const proxy = await FaultProxy.start(sharedPort());
   const ns = uniqueNamespace('w');
   const coord = await connect({ endpoints: [proxy.endpoint], namespace: ns });
   const writer = await connectShared({ namespace: ns });

@@ -1,5 +1,6 @@
 /** Test harness: real etcd, a fault proxy, child processes, and small helpers. */
 import { inject } from 'vitest';
+import type { CoordContext } from '../../src/context.js';
 import { type ConnectOptions, type Coordinator, connect } from '../../src/index.js';
 
 export * from './child.js';
@@ -10,6 +11,26 @@ export * from './tls.js';
 /** Endpoints of the shared etcd started by globalSetup. */
 export function sharedEndpoints(): string[] {
   return inject('etcdEndpoints');
+}
+
+/** The client port of the shared etcd (for a FaultProxy in front of it). */
+export function sharedPort(): number {
+  return Number(sharedEndpoints()[0].split(':').pop());
+}
+
+/** What the coordinator hands its primitives (resilience, watch hub, ...), for tests of the foundation. */
+export function contextOf(coord: Coordinator): CoordContext {
+  return (coord as unknown as { ctx: CoordContext }).ctx;
+}
+
+/** The error `p` rejects with; throws if it resolves. */
+export async function rejectionOf(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected a rejection, but it resolved');
 }
 
 /** A namespace no other test uses, e.g. 'test-ab12cd/'. */
