@@ -94,34 +94,39 @@ describe('auth', () => {
     await etcd?.destroy();
   });
 
-  it('a user limited to a prefix holds a session and writes under it; outside it gets PermissionDeniedError', async () => {
-    const coord = await connect({
-      endpoints: [etcd.endpoint],
-      namespace: 'app1/',
-      ttl: 2,
-      auth: { username: 'alice', password: 'alicepw' },
-    });
+  it('a user limited to a prefix holds a session and a lock under it; outside it gets PermissionDeniedError', async () => {
+    const alice = { username: 'alice', password: 'alicepw' };
+    const coord = await connect({ endpoints: [etcd.endpoint], namespace: 'app1/', ttl: 2, auth: alice });
+    const outside = await connect({ endpoints: [etcd.endpoint], namespace: 'app2/', ttl: 2, auth: alice });
     const root = await connect({ endpoints: [etcd.endpoint], auth: { username: 'root', password: 'rootpw' } });
     try {
       const session = await coord.session();
+      const lock = await coord.mutex('job').acquire();
+      expect(lock.key).toBe(`app1/job/${session.leaseId}`);
       await throughLibrary(coord, 'put mine', () =>
         coord.kv.put('mine').value('v').lease(session.leaseIdDecimal).exec(),
       );
       await sleep(2_600); // longer than the TTL: keepalives work for the limited user
       expect(session.state).toBe('held');
+      expect(lock.signal.aborted).toBe(false);
+      expect(await root.client.get(lock.key).exists()).toBe(true);
       expect(await root.client.get('app1/mine').string()).toBe('v');
 
-      const denied = await rejectionOf(
+      const denied = await rejectionOf(outside.mutex('job').acquire({ timeoutMs: 5000 }));
+      expect(isPermissionDeniedError(denied), String(denied)).toBe(true);
+      expect(denied.message).toMatch(/permission denied/);
+      const put = await rejectionOf(
         throughLibrary(coord, 'put outside', () => coord.client.put('app2/theirs').value('x').exec()),
       );
-      expect(isPermissionDeniedError(denied), String(denied)).toBe(true);
-      expect(denied.message).toMatch(/put outside: permission denied/);
-      expect(await root.client.get('app2/theirs').string()).toBeNull();
+      expect(isPermissionDeniedError(put), String(put)).toBe(true);
+      expect(put.message).toMatch(/put outside: permission denied/);
+      expect(await root.client.getAll().prefix('app2/').keys()).toEqual([]);
 
       await session.close(); // revoking needs write access to the attached keys: alice has it
-      expect(await root.client.get('app1/mine').string()).toBeNull();
+      expect(lock.signal.aborted).toBe(true);
+      expect(await root.client.getAll().prefix('app1/').keys()).toEqual([]);
     } finally {
-      await Promise.all([coord.close(), root.close()]);
+      await Promise.all([coord.close(), outside.close(), root.close()]);
     }
   });
 
