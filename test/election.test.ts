@@ -128,6 +128,18 @@ describe('Election', () => {
     await l2.resign();
   });
 
+  it('a key of my session left with another value (a failed cleanup) is taken over with the new value', async () => {
+    const coord = await open();
+    const session = await coord.newSession({ ttl: 5 });
+    const key = `jobs/${session.leaseId}`;
+    await coord.kv.put(key).value('stale').lease(session.leaseIdDecimal).exec();
+    const l = await coord.election('jobs', { session }).campaign('fresh');
+    expect(l.key).toBe(`${coord.namespace}${key}`);
+    expect(l.value).toBe('fresh');
+    expect(await coord.election('jobs').leader()).toEqual({ key: l.key, token: l.token, value: 'fresh' });
+    await l.resign();
+  });
+
   it('observe(): current state, then leader, proclaim, same-value handover, resign, no leader, in order', async () => {
     const coord = await open();
     const [e1, e2, e3] = await elections(coord, 'jobs', 3);
