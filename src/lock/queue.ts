@@ -67,9 +67,15 @@ export interface WaitOptions {
 /** Keys whose tokens were handed out, per session: a key found under them again is stale. */
 const handedOut = new WeakMap<Session, Map<string, bigint>>();
 
-/** Direct children of `prefix` only (a name's queue never includes a longer name's keys). */
+const LEASE_HEX = /^[0-9a-f]{1,16}$/;
+
+/**
+ * Contender keys directly under `prefix`: `<prefix><lease id in hex>`, as Go's
+ * `concurrency` package, etcdctl and etcd's Lock/Election services write them. A longer
+ * name's keys (`<prefix>sub/...`) and application keys stored under the prefix do not count.
+ */
 export function directChildren(prefix: string): (key: string) => boolean {
-  return (key) => key.startsWith(prefix) && !key.includes('/', prefix.length);
+  return (key) => key.startsWith(prefix) && LEASE_HEX.test(key.slice(prefix.length));
 }
 
 function blockersRange(b: Blockers, order: SortOrder, limit: number, maxCreate?: bigint): IRangeRequest {
@@ -231,7 +237,7 @@ async function awaitTurn(spec: QueueSpec, token: bigint, signal: AbortSignal): P
  */
 export async function takeTurn(spec: QueueSpec, opts: WaitOptions): Promise<Turn | undefined> {
   const { session } = spec;
-  const timeout = opts.timeoutMs !== undefined ? AbortSignal.timeout(opts.timeoutMs) : undefined;
+  const timeout = opts.timeoutMs !== undefined ? AbortSignal.timeout(Math.ceil(opts.timeoutMs)) : undefined;
   const signals = [session.signal, opts.signal, timeout].filter((s): s is AbortSignal => s !== undefined);
   const signal = AbortSignal.any(signals);
   const reason = () => {
