@@ -12,6 +12,8 @@ export interface EtcdCounters {
   readonly requests: number;
   /** LeaseKeepAlive messages. */
   readonly keepAlives: number;
+  /** LeaseKeepAlive streams opened. */
+  readonly keepAliveStreams: number;
   /** Watch events etcd sent to watchers (etcd_debugging_mvcc_events_total). */
   readonly watchEvents: number;
   /** MVCC operations (range, put, delete, txn), including those the server-side services make. */
@@ -19,20 +21,24 @@ export interface EtcdCounters {
 }
 
 const METHOD = /^grpc_server_msg_received_total\{grpc_method="([^"]+)".*\}\s+(\S+)$/;
+const KEEPALIVE_STREAMS = /^grpc_server_started_total\{grpc_method="LeaseKeepAlive".*\}\s+(\S+)$/;
 
 function parse(text: string): EtcdCounters {
   const byMethod: Record<string, number> = {};
   let watchEvents = 0;
   let mvccOps = 0;
+  let keepAliveStreams = 0;
   for (const line of text.split('\n')) {
     const m = METHOD.exec(line);
+    const k = KEEPALIVE_STREAMS.exec(line);
     if (m) byMethod[m[1]] = (byMethod[m[1]] ?? 0) + Number(m[2]);
+    else if (k) keepAliveStreams += Number(k[1]);
     else if (line.startsWith('etcd_debugging_mvcc_events_total ')) watchEvents += Number(line.split(' ')[1]);
     else if (/^etcd_mvcc_(range|put|delete|txn)_total /.test(line)) mvccOps += Number(line.split(' ')[1]);
   }
   const keepAlives = byMethod.LeaseKeepAlive ?? 0;
   const all = Object.values(byMethod).reduce((s, v) => s + v, 0);
-  return { byMethod, requests: all - keepAlives, keepAlives, watchEvents, mvccOps };
+  return { byMethod, requests: all - keepAlives, keepAlives, keepAliveStreams, watchEvents, mvccOps };
 }
 
 /** Reads the counters of every member (all of them must be running). */
@@ -45,6 +51,7 @@ export async function readCounters(members: readonly EtcdMember[]): Promise<Etcd
     byMethod,
     requests: sum((c) => c.requests),
     keepAlives: sum((c) => c.keepAlives),
+    keepAliveStreams: sum((c) => c.keepAliveStreams),
     watchEvents: sum((c) => c.watchEvents),
     mvccOps: sum((c) => c.mvccOps),
   };
@@ -61,6 +68,7 @@ export function delta(before: EtcdCounters, after: EtcdCounters): EtcdCounters {
     byMethod,
     requests: after.requests - before.requests,
     keepAlives: after.keepAlives - before.keepAlives,
+    keepAliveStreams: after.keepAliveStreams - before.keepAliveStreams,
     watchEvents: after.watchEvents - before.watchEvents,
     mvccOps: after.mvccOps - before.mvccOps,
   };

@@ -70,7 +70,7 @@ function cellText(column: string, v: Cell): string {
   if (v === undefined) return '';
   if (typeof v === 'string') return v;
   if (column.startsWith('×') || column.endsWith('×')) return Number.isFinite(v) ? `${fmt(v)}×` : '–';
-  if (column === 'n' || column.endsWith(' n')) return String(v);
+  if (Number.isInteger(v)) return String(v);
   return fmt(v);
 }
 

@@ -54,3 +54,12 @@ export async function until(cond: () => boolean | Promise<boolean>, what: string
     await sleep(everyMs);
   }
 }
+
+/** `p`, or a rejection naming `what` after `ms`: no step of a benchmark may hang the run. */
+export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`bench: ${what} did not happen within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}

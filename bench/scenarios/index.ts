@@ -2,9 +2,11 @@
 import type { BenchEnv } from '../lib/env.js';
 import type { ScenarioResult } from '../lib/report.js';
 import { lockContended } from './contended.js';
+import { election } from './election.js';
 import { floor } from './floor.js';
 import { lockHerd } from './herd.js';
 import { lockUncontended } from './lock.js';
+import { sessions } from './sessions.js';
 
 /** A benchmark scenario. */
 export interface Scenario {
@@ -18,4 +20,6 @@ export const scenarios: Scenario[] = [
   { id: 'lock', title: '2. Uncontended lock acquire + release', run: lockUncontended },
   { id: 'contended', title: '3. Contended lock', run: lockContended },
   { id: 'herd', title: '4. Herd: many waiters on one lock', run: lockHerd },
+  { id: 'election', title: '5. Election', run: election },
+  { id: 'sessions', title: '7. Sessions: 1,000 in one process', run: sessions },
 ];
