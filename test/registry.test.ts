@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import type { CoordContext } from '../src/context.js';
 import {
   type Coordinator,
   isConflictError,
@@ -7,6 +8,7 @@ import {
   type RegistrationStatus,
   type ServiceInstance,
 } from '../src/index.js';
+import { claimKey } from '../src/registry/claim.js';
 import { failOnUnhandledRejections } from './fixtures/lock-util.js';
 import { percentile, recordChanges } from './fixtures/registry-helpers.js';
 import { connectShared, waitFor } from './harness/index.js';
@@ -87,6 +89,30 @@ describe('registration', () => {
     expect(await mine.kv.get('services/api/x').string()).toBe(before);
     expect(await keysIn(mine)).toEqual(['services/api/x']);
     expect(reg.state).toBe('registered');
+  });
+
+  it('claimKey takes over a key on an earlier lease of its own, and refuses any other lease', async () => {
+    const coord = await coordinator();
+    const ctx = (coord as unknown as { ctx: CoordContext }).ctx;
+    const key = `${coord.namespace}services/own/x`;
+    const grant = async () => (await coord.client.leaseClient.leaseGrant({ TTL: 30, ID: 0 })).ID;
+    const [old, mine, other] = await Promise.all([grant(), grant(), grant()]);
+    await coord.client.kv.put({ key: Buffer.from(key), value: Buffer.from('{}'), lease: old });
+    const before = (await coord.client.kv.range({ key: Buffer.from(key) })).kvs[0];
+    const value = Buffer.from('{"address":"h","port":1}');
+    const refused = await claimKey(ctx, 'test', key, value, mine, new Set([other])).catch((e: unknown) => e);
+    expect(isConflictError(refused)).toBe(true);
+    const w = await claimKey(ctx, 'test', key, value, mine, new Set([old]));
+    expect(w.tookOver).toBe(true);
+    const after = (await coord.client.kv.range({ key: Buffer.from(key) })).kvs[0];
+    expect([after.lease, after.create_revision, after.value.toString()]).toEqual([
+      mine,
+      before.create_revision,
+      value.toString(),
+    ]);
+    const again = await claimKey(ctx, 'test', key, value, mine, new Set([old])); // a retried claim is a no-op
+    expect([again.revision, again.tookOver]).toEqual([BigInt(after.mod_revision), undefined]);
+    await Promise.all([old, mine, other].map((ID) => coord.client.leaseClient.leaseRevoke({ ID })));
   });
 
   it('update() changes metadata, weight and status; caches see an update; draining instances are not picked', async () => {

@@ -21,6 +21,8 @@ import { leaseHex } from '../keys.js';
 export interface Written {
   /** The revision of the write (the key's mod revision). */
   readonly revision: bigint;
+  /** The key was there on an earlier lease of this registration and was moved to the new one. */
+  readonly tookOver?: boolean;
 }
 
 const leaseIs = (key: Buffer, lease: string) => ({
@@ -78,7 +80,7 @@ export async function claimKey(
         }),
       { idempotent: true, signal },
     );
-    if (taken.succeeded) return { revision: BigInt(taken.header.revision) };
+    if (taken.succeeded) return { revision: BigInt(taken.header.revision), tookOver: holder !== lease };
   }
   throw new CoordinationError(`${what}: ${key} kept changing while it was being registered; try again`);
 }

@@ -297,6 +297,7 @@ export class Registration {
         this.stop.signal,
       );
       session.throwIfLost();
+      if (w.tookOver) this.logger.info({ lease: session.leaseId }, 'took the key over from an earlier lease of mine');
       this.lastWrite = w.revision;
       return session.leaseId;
     } catch (err) {
