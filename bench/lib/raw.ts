@@ -6,6 +6,7 @@
 import { CompareResult, CompareTarget, Etcd3, SortOrder, SortTarget, type Watcher } from 'etcd3';
 import { prefixEnd } from '../../src/keys.js';
 import { now } from './timing.js';
+import { ValueWaiter } from './waiter.js';
 
 /** A plain etcd3 client on `endpoints` ('host:port'). */
 export function etcd3Client(endpoints: readonly string[]): Etcd3 {
@@ -50,13 +51,9 @@ export function rawAcquireTxn(client: Etcd3, prefix: string, key: string, lease:
 
 /** An etcd3 watcher on a prefix that resolves a waiter when a put of its key arrives. */
 export class PutWatch {
-  private readonly waiting = new Map<string, () => void>();
+  private readonly waiter = new ValueWaiter();
   private constructor(private readonly watcher: Watcher) {
-    watcher.on('put', (kv) => {
-      const key = kv.key.toString();
-      this.waiting.get(key)?.();
-      this.waiting.delete(key);
-    });
+    watcher.on('put', (kv) => this.waiter.seen(kv.key.toString()));
   }
 
   /** Starts watching `prefix`. */
@@ -66,7 +63,7 @@ export class PutWatch {
 
   /** Puts `key` with `put` and resolves with the ms until the watcher saw it. */
   async roundTrip(key: string, put: () => Promise<unknown>): Promise<number> {
-    const seen = new Promise<void>((resolve) => this.waiting.set(key, resolve));
+    const seen = this.waiter.next(key);
     const t0 = now();
     await put();
     await seen;

@@ -6,7 +6,7 @@
  * Election service (gateway). Single node.
  */
 import type { ChildHandle } from '../../test/harness/child.js';
-import { coordElection, type ElectionPeer, etcd3Election, serverElection, ValueWaiter } from '../lib/election-peers.js';
+import { coordElection, type ElectionPeer, etcd3Election, serverElection } from '../lib/election-peers.js';
 import type { BenchEnv } from '../lib/env.js';
 import { Pool } from '../lib/pool.js';
 import { etcd3Client, PutWatch, rawPut } from '../lib/raw.js';
@@ -14,6 +14,7 @@ import { Collector, latencyCells, type ScenarioResult } from '../lib/report.js';
 import { interleave } from '../lib/sample.js';
 import { fmt, ratio, type Summary, summarize } from '../lib/stats.js';
 import { now, sleep, until, within } from '../lib/timing.js';
+import { ValueWaiter } from '../lib/waiter.js';
 
 const GAP_MS = 100;
 const FAILOVER_TTL = 2;

@@ -2,6 +2,7 @@
 import type { BenchEnv } from '../lib/env.js';
 import type { ScenarioResult } from '../lib/report.js';
 import { lockContended } from './contended.js';
+import { discovery } from './discovery.js';
 import { election } from './election.js';
 import { floor } from './floor.js';
 import { lockHerd } from './herd.js';
@@ -21,5 +22,6 @@ export const scenarios: Scenario[] = [
   { id: 'contended', title: '3. Contended lock', run: lockContended },
   { id: 'herd', title: '4. Herd: many waiters on one lock', run: lockHerd },
   { id: 'election', title: '5. Election', run: election },
+  { id: 'discovery', title: '6. Discovery', run: discovery },
   { id: 'sessions', title: '7. Sessions: 1,000 in one process', run: sessions },
 ];
