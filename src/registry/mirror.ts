@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import type { CoordContext } from '../context.js';
 import { prefixEnd } from '../keys.js';
 import type { WatchEvent, WatchHandle } from '../watch.js';
-import { loopBackoff, pause } from './backoff.js';
+import { retryUntilDone } from './backoff.js';
 import type { StoredKey } from './codec.js';
 
 /** One key as the mirror holds it. */
@@ -155,21 +155,18 @@ export class RangeMirror {
     if (this.stop.signal.aborted) return;
     this.setStale(true);
     this.spec.logger.info({ why }, `${this.spec.what}: re-reading after the watch ended`);
-    let backoff = loopBackoff();
-    for (;;) {
-      try {
-        const snap = await this.read(this.stop.signal);
-        if (this.stop.signal.aborted) return;
-        this.replace(snap);
-        this.watchFrom(snap.revision + 1n);
-        return;
-      } catch (err) {
-        if (this.stop.signal.aborted) return;
+    const signal = this.stop.signal;
+    const snap = await retryUntilDone(
+      () => this.read(signal),
+      signal,
+      (err) => {
         this.spec.logger.warn({ err }, `${this.spec.what}: re-read failed; retrying`);
-        await pause(backoff.duration, this.stop.signal);
-        backoff = backoff.next(undefined);
-      }
-    }
+        return 'retry';
+      },
+    );
+    if (!snap || signal.aborted) return;
+    this.replace(snap.value);
+    this.watchFrom(snap.value.revision + 1n);
   }
 
   private replace(snap: MirrorSnapshot): void {

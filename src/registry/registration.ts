@@ -16,7 +16,7 @@ import type { CoordContext } from '../context.js';
 import { ClosedError, CoordinationError, isClosedError, isConflictError, isSessionLostError } from '../errors.js';
 import { serviceKey } from '../keys.js';
 import type { Session } from '../lease/session.js';
-import { loopBackoff, pause } from './backoff.js';
+import { retryUntilDone } from './backoff.js';
 import { claimKey, releaseOwnedKey, rewriteKey, type Written } from './claim.js';
 import { encodeInstance, toInstance } from './codec.js';
 import { RangeMirror } from './mirror.js';
@@ -245,25 +245,12 @@ export class Registration {
   }
 
   private async recover(): Promise<void> {
-    let backoff = loopBackoff();
-    let attempts = 0;
     let conflictReported = false;
-    while (this.stateValue === 'lost' && !this.stop.signal.aborted) {
-      attempts++;
-      try {
-        const leaseId = await this.serial(() => this.reclaim());
-        if (this.stop.signal.aborted) return;
-        this.stateValue = 'registered';
-        this.logger.info({ lease: leaseId, attempts }, 're-registered');
-        this.statusChannel.push({ type: 're-registered', leaseId, attempts });
-        return;
-      } catch (err) {
-        if (this.stop.signal.aborted) return;
-        if (isClosedError(err) || this.coordinatorClosed()) {
-          this.halt();
-          this.finish();
-          return;
-        }
+    const done = await retryUntilDone(
+      () => this.serial(() => this.reclaim()),
+      this.stop.signal,
+      (err, attempts) => {
+        if (isClosedError(err) || this.coordinatorClosed()) return 'stop';
         if (isConflictError(err) && !conflictReported) {
           conflictReported = true;
           this.logger.warn({ err: err.message }, 'another instance holds the key; waiting for it to go');
@@ -271,10 +258,18 @@ export class Registration {
           const level = attempts === 1 || attempts % 20 === 0 ? 'warn' : 'debug';
           this.logger[level]({ err: (err as Error).message, attempts }, 're-registration attempt failed; retrying');
         }
-        await pause(backoff.duration, this.stop.signal);
-        backoff = backoff.next(undefined);
-      }
+        return 'retry';
+      },
+    );
+    if (this.stop.signal.aborted) return;
+    if (!done) {
+      this.halt(); // the coordinator was closed
+      this.finish();
+      return;
     }
+    this.stateValue = 'registered';
+    this.logger.info({ lease: done.value, attempts: done.attempts }, 're-registered');
+    this.statusChannel.push({ type: 're-registered', leaseId: done.value, attempts: done.attempts });
   }
 
   /** One re-registration attempt: a live session (fresh if needed), then the claim. */
