@@ -7,6 +7,7 @@
 import type { Etcd3, Namespace } from 'etcd3';
 import type { Logger } from 'pino';
 import type { Session } from './lease/session.js';
+import type { CoordEvent } from './metrics.js';
 import type { Resilience } from './resilience.js';
 import type { WatchHub } from './watch.js';
 
@@ -28,4 +29,8 @@ export interface CoordContext {
   newSession(ttl?: number, signal?: AbortSignal): Promise<Session>;
   /** Throws ClosedError once the coordinator is closed. */
   assertOpen(): void;
+  /** Aborted (with ClosedError) when the coordinator closes: observers and caches end then. */
+  readonly closed: AbortSignal;
+  /** Reports an event to the logs and metrics. Never throws. */
+  emit(event: CoordEvent): void;
 }

@@ -26,6 +26,7 @@ import { Mutex } from './lock/mutex.js';
 import { RWLock } from './lock/rwlock.js';
 import { Semaphore } from './lock/semaphore.js';
 import { withLock } from './lock/with-lock.js';
+import { type MetricsRegistry, Reporter } from './metrics.js';
 import { ServiceRegistry } from './registry/registry.js';
 import { type BreakerState, type PolicyOptions, Resilience } from './resilience.js';
 import { WatchHub } from './watch.js';
@@ -56,6 +57,12 @@ export interface ConnectOptions {
   logger?: Logger;
   /** Retry, breaker and timeout settings (see {@link PolicyOptions}). */
   policies?: PolicyOptions;
+  /**
+   * A prom-client `Registry`: the library registers its metrics in it (lock wait and hold
+   * times, losses, keepalive round trips, sessions, leadership changes, registrations,
+   * cache sizes, breaker state). Needs the optional peer dependency prom-client.
+   */
+  metrics?: MetricsRegistry;
   /** How long connect() waits for an endpoint to answer, in ms. Default 5000. */
   dialTimeoutMs?: number;
 }
@@ -162,7 +169,16 @@ export async function connect(options: ConnectOptions = {}): Promise<Coordinator
     client.close();
     throw err;
   }
-  return new Coordinator(client, { namespace, ttl, logger, resilience, endpoints: names });
+  const coord = new Coordinator(client, { namespace, ttl, logger, resilience, endpoints: names });
+  if (options.metrics) {
+    try {
+      await coord.enableMetrics(options.metrics);
+    } catch (err) {
+      await coord.close();
+      throw new InvalidArgumentError((err as Error).message, { cause: err });
+    }
+  }
+  return coord;
 }
 
 async function probe(client: Etcd3, dialTimeoutMs: number, names: string[]): Promise<void> {
@@ -230,6 +246,8 @@ export class Coordinator {
   private readonly sessions = new Set<Session>();
   private defaultSessionPromise: Promise<Session> | undefined;
   private closing: Promise<void> | undefined;
+  private readonly closeController = new AbortController();
+  private readonly reporter: Reporter;
 
   /** @internal use {@link connect}. */
   constructor(client: Etcd3, config: CoordinatorConfig) {
@@ -240,6 +258,7 @@ export class Coordinator {
     this.logger = config.logger;
     this.resilience = config.resilience;
     this.kv = config.namespace ? client.namespace(config.namespace) : client;
+    this.reporter = new Reporter(this.logger.child({ component: 'events' }));
     this.keepAlive = new KeepAliveStream(client, this.logger.child({ component: 'keepalive' }));
     this.watchHub = new WatchHub(client, this.logger.child({ component: 'watch' }));
     this.ctx = {
@@ -252,6 +271,8 @@ export class Coordinator {
       defaultSession: (signal) => this.session({ signal }),
       newSession: (ttl, signal) => this.newSession({ ttl, signal }),
       assertOpen: () => this.assertOpen(),
+      closed: this.closeController.signal,
+      emit: (e) => this.reporter.emit(e),
     };
   }
 
@@ -301,6 +322,7 @@ export class Coordinator {
         resilience: this.resilience,
         keepAlive: this.keepAlive,
         logger: this.logger.child({ component: 'session' }),
+        emit: (e) => this.reporter.emit(e),
       },
       ttl,
       options.signal,
@@ -423,6 +445,14 @@ export class Coordinator {
     return c;
   }
 
+  /** Registers the library's metrics in a prom-client registry. @internal use `connect({ metrics })`. */
+  async enableMetrics(registry: MetricsRegistry): Promise<void> {
+    await this.reporter.enableMetrics(registry, {
+      sessions: () => this.sessions.size,
+      breakerOpen: () => ({ closed: 0, 'half-open': 0.5, open: 1 })[this.resilience.breakerState],
+    });
+  }
+
   /** Throws {@link ClosedError} once closed. @internal */
   assertOpen(): void {
     if (this.closing) throw new ClosedError('the coordinator is closed');
@@ -438,6 +468,7 @@ export class Coordinator {
   }
 
   private async doClose(): Promise<void> {
+    this.closeController.abort(new ClosedError('the coordinator was closed'));
     this.registryInstance?.shutdown();
     await Promise.allSettled([...this.sessions].map((s) => s.close()));
     this.keepAlive.close();

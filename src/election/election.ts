@@ -97,7 +97,11 @@ export class Election {
           { wait: true, signal: options.signal, timeoutMs: remaining },
         )) as Turn;
         const relativeKey = key.slice(ctx.namespace.length);
-        leadership = new Leadership({ ctx, what: this.what, relativeKey, session, exitLine }, turn, value);
+        leadership = new Leadership(
+          { ctx, name: this.name, what: this.what, relativeKey, session, exitLine },
+          turn,
+          value,
+        );
         if (turn.found && !turn.found.equals(Buffer.from(value))) {
           // My key was left by an earlier campaign on this session with another value.
           await leadership.proclaim(value).catch(async (err) => {
@@ -110,6 +114,12 @@ export class Election {
         throw err;
       }
       leadership.signal.throwIfAborted();
+      ctx.emit({
+        type: 'leadership.acquired',
+        name: this.name,
+        waitMs: performance.now() - started,
+        token: leadership.token,
+      });
       return leadership;
     } catch (err) {
       if (options.signal?.aborted) throw options.signal.reason;

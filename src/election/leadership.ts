@@ -15,6 +15,8 @@ import { leave, type Turn } from '../lock/queue.js';
 /** What a leadership needs from its election. @internal */
 export interface LeadershipDeps {
   readonly ctx: CoordContext;
+  /** The election's name (for events). */
+  readonly name: string;
   /** For messages, e.g. 'election jobs/nightly'. */
   readonly what: string;
   /** My key relative to the namespace (for `txn()` on `ctx.kv`). */
@@ -38,6 +40,7 @@ export class Leadership implements AsyncDisposable {
   readonly signal: AbortSignal;
   private currentValue: string;
   private readonly controller = new AbortController();
+  private readonly heldSince = performance.now();
   private resigning: Promise<void> | undefined;
   private lineExited = false;
   private stopGuard: StopGuard | undefined;
@@ -165,6 +168,12 @@ export class Leadership implements AsyncDisposable {
       this.deps.session.signal.removeEventListener('abort', this.onSessionLost);
       this.stopGuard?.();
       this.controller.abort(reason);
+      this.deps.ctx.emit({
+        type: 'leadership.ended',
+        name: this.deps.name,
+        holdMs: performance.now() - this.heldSince,
+        reason: keyGone ? 'lost' : 'resigned',
+      });
     }
     if (keyGone) this.exitLine();
   }

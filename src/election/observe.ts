@@ -108,14 +108,22 @@ export async function* observeLeader(
   const inner = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
   const channel = new Channel<Update>();
   const updates = channel.iterate({ signal });
+  // When the coordinator closes, the iteration ends (after what was already reported).
+  const onClose = () => {
+    stop.abort();
+    channel.end();
+  };
+  if (ctx.closed.aborted) onClose();
+  else ctx.closed.addEventListener('abort', onClose, { once: true });
   const tracker = new LeaderTracker(ctx, what, prefix, channel, inner);
-  void tracker.resync();
+  if (!ctx.closed.aborted) void tracker.resync();
   try {
     for await (const u of updates) {
       if ('error' in u) throw u.error;
       yield u.leader;
     }
   } finally {
+    ctx.closed.removeEventListener('abort', onClose);
     stop.abort();
     channel.end();
   }

@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import { Channel } from '../channel.js';
 import { CoordinationError, isClosedError, SessionLostError } from '../errors.js';
 import { leaseHex } from '../keys.js';
+import type { CoordEvent } from '../metrics.js';
 import type { Resilience } from '../resilience.js';
 import type { KeepAliveStream } from './keepalive.js';
 import { revokeLease, revokeUntilGone } from './revoke.js';
@@ -36,6 +37,8 @@ export interface SessionDeps {
   readonly resilience: Resilience;
   readonly keepAlive: KeepAliveStream;
   readonly logger: Logger;
+  /** Reports session events to logs and metrics. */
+  readonly emit?: (event: CoordEvent) => void;
 }
 
 /** The safety margin taken off the local deadline: 10% of the TTL, 100 ms to 2 s. */
@@ -159,6 +162,7 @@ export class Session {
       this.lose('etcd reports the lease as expired or unknown');
       return;
     }
+    this.deps.emit?.({ type: 'session.keepalive', lease: this.leaseId, rttMs: performance.now() - sentAt });
     if (sentAt > this.lastAckSentAt) this.lastAckSentAt = sentAt;
     const deadline = sentAt + granted * 1000 - this.marginMs;
     if (deadline > this.deadline) this.deadline = deadline;
@@ -187,6 +191,7 @@ export class Session {
     const remainingMs = this.remainingMs;
     this.logger.warn({ remainingMs }, 'session at risk: keepalive overdue');
     this.statusChannel.push({ type: 'at-risk', remainingMs });
+    this.deps.emit?.({ type: 'session.at-risk', lease: this.leaseId, remainingMs });
     this.deps.keepAlive.kick(this.leaseIdDecimal);
   }
 
@@ -218,6 +223,11 @@ export class Session {
     this.controller.abort(error);
     this.statusChannel.push(state === 'lost' ? { type: 'lost', error } : { type: 'closed' });
     this.statusChannel.end();
+    this.deps.emit?.(
+      state === 'lost'
+        ? { type: 'session.lost', lease: this.leaseId, reason: error.message }
+        : { type: 'session.closed', lease: this.leaseId },
+    );
   }
 }
 
@@ -250,6 +260,7 @@ export async function grantSession(deps: SessionDeps, ttl: number, signal?: Abor
     throw err;
   }
   const session = new Session(deps, id, granted, sentAt);
+  deps.emit?.({ type: 'session.granted', lease: session.leaseId, ttl: granted });
   if (signal?.aborted) {
     await session.close();
     throw signal.reason;

@@ -5,9 +5,10 @@
  * @module
  */
 import type { CoordContext } from '../context.js';
-import { InvalidArgumentError, LockTimeoutError } from '../errors.js';
+import { InvalidArgumentError, isLockTimeoutError, LockTimeoutError } from '../errors.js';
 import { validateTimeout } from '../keys.js';
 import { Session } from '../lease/session.js';
+import type { LockKind } from '../metrics.js';
 import { enterLine, tryEnterLine } from './local-line.js';
 import { Lock } from './lock.js';
 import { type Blockers, takeTurn } from './queue.js';
@@ -32,6 +33,8 @@ export interface ContendSpec {
   readonly name: string;
   /** For messages, e.g. 'lock jobs/nightly'. */
   readonly what: string;
+  /** For events and metrics. */
+  readonly kind: LockKind;
   readonly session?: Session;
   /** My key on a given session. */
   keyOf(session: Session): string;
@@ -68,6 +71,7 @@ function deadline(what: string, opts: AcquireOptions): { signal: AbortSignal | u
 export async function contend(spec: ContendSpec, wait: boolean, opts: AcquireOptions = {}): Promise<Lock | undefined> {
   const { ctx, what } = spec;
   const { signal, clear } = deadline(what, opts);
+  const started = performance.now();
   try {
     signal?.throwIfAborted();
     ctx.assertOpen();
@@ -85,10 +89,18 @@ export async function contend(spec: ContendSpec, wait: boolean, opts: AcquireOpt
         exitLine();
         return undefined;
       }
+      ctx.emit({
+        type: 'lock.acquired',
+        kind: spec.kind,
+        name: spec.name,
+        waitMs: performance.now() - started,
+        token: turn.token,
+      });
       return new Lock({
         ctx,
         name: spec.name,
         what,
+        kind: spec.kind,
         key,
         token: turn.token,
         revision: turn.revision,
@@ -99,6 +111,11 @@ export async function contend(spec: ContendSpec, wait: boolean, opts: AcquireOpt
       exitLine();
       throw err;
     }
+  } catch (err) {
+    if (isLockTimeoutError(err)) {
+      ctx.emit({ type: 'lock.timeout', kind: spec.kind, name: spec.name, waitMs: performance.now() - started });
+    }
+    throw err;
   } finally {
     clear();
   }

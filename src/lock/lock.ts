@@ -7,6 +7,7 @@ import type { ComparatorBuilder } from 'etcd3';
 import type { CoordContext } from '../context.js';
 import { isClosedError, LockLostError } from '../errors.js';
 import type { Session } from '../lease/session.js';
+import type { LockKind } from '../metrics.js';
 import { guardKey, readKey } from './guard.js';
 import { leave } from './queue.js';
 
@@ -16,6 +17,8 @@ export interface LockInit {
   readonly name: string;
   /** For messages, e.g. 'lock jobs/nightly'. */
   readonly what: string;
+  /** For events and metrics. */
+  readonly kind: LockKind;
   readonly key: string;
   readonly token: bigint;
   /** The revision at which the turn was seen; the guard watches from the next one. */
@@ -51,6 +54,8 @@ export class Lock {
 
   private readonly ctx: CoordContext;
   private readonly what: string;
+  private readonly kind: LockKind;
+  private readonly heldSince = performance.now();
   private readonly controller = new AbortController();
   private readonly stopGuard: () => void;
   private readonly onSessionLost: () => void;
@@ -61,6 +66,7 @@ export class Lock {
   constructor(init: LockInit) {
     this.ctx = init.ctx;
     this.what = init.what;
+    this.kind = init.kind;
     this.name = init.name;
     this.key = init.key;
     this.token = init.token;
@@ -109,7 +115,7 @@ export class Lock {
    * is alive (it then stays until the session's lease ends; a later call tries again).
    */
   release(): Promise<void> {
-    this.lose(new LockLostError(`${this.what} was released`));
+    this.lose(new LockLostError(`${this.what} was released`), true);
     return this.releasing ?? this.doRelease();
   }
 
@@ -118,11 +124,23 @@ export class Lock {
     return this.release();
   }
 
-  private lose(reason: unknown): void {
+  private lose(reason: unknown, released = false): void {
     if (this.controller.signal.aborted) return;
     this.stopGuard();
     this.session.signal.removeEventListener('abort', this.onSessionLost);
     this.controller.abort(reason);
+    const holdMs = performance.now() - this.heldSince;
+    this.ctx.emit(
+      released
+        ? { type: 'lock.released', kind: this.kind, name: this.name, holdMs }
+        : {
+            type: 'lock.lost',
+            kind: this.kind,
+            name: this.name,
+            holdMs,
+            reason: String((reason as Error)?.message ?? reason),
+          },
+    );
     // A lost lock leaves the queue by itself, so the session's next acquirer is not stuck.
     if (!this.releasing) this.doRelease().catch(() => {});
   }

@@ -29,6 +29,7 @@ export class Mutex {
       ctx,
       name,
       what: `lock ${name}`,
+      kind: 'mutex',
       session,
       keyOf: (s) => queueKey(ctx.namespace, name, s.leaseId),
       blockers: { prefix, limit: 1, member: directChildren(prefix) },

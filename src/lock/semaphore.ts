@@ -42,6 +42,7 @@ export class Semaphore {
       ctx,
       name,
       what: `semaphore ${name}`,
+      kind: 'semaphore',
       session,
       keyOf: (s) => queueKey(ctx.namespace, name, s.leaseId),
       blockers: { prefix, limit, member: directChildren(prefix) },
