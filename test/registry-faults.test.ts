@@ -79,6 +79,28 @@ describe('registry under faults', () => {
     cache.close();
   }, 30_000);
 
+  it('a process paused (SIGSTOP) past its TTL registers again by itself when it resumes', async () => {
+    const ttl = 2;
+    const parent = await coordinator({ endpoints: sharedEndpoints(), namespace: uniqueNamespace() });
+    const cache = await parent.registry.discover('paused');
+    const child = spawnChild('test/fixtures/registry-child.ts', {
+      ETCD_ENDPOINTS: sharedEndpoints().join(','),
+      NAMESPACE: parent.namespace,
+      TTL: String(ttl),
+      SERVICE: 'paused',
+      COUNT: '1',
+    });
+    await child.next('registered');
+    await waitFor(() => cache.instances().length === 1, 'the instance in the cache');
+    const firstLease = cache.instances()[0].leaseId;
+    child.pause();
+    await waitFor(() => cache.instances().length === 0, 'the lease to expire while paused', (ttl + 3) * 1000);
+    child.resume();
+    await waitFor(() => cache.instances().length === 1, 'the instance to come back', 15_000);
+    expect(cache.instances()[0].leaseId).not.toBe(firstLease);
+    cache.close();
+  }, 30_000);
+
   it('etcd stopped past the TTL: the cache is stale but serves; afterwards the registration is back on a fresh lease', async () => {
     const ttl = 2;
     const node = await startEtcd();
