@@ -16,6 +16,8 @@ export interface ContentionStats {
   readonly wait: Summary;
   /** From a holder starting to release to the next holder having the lock. */
   readonly gap: Summary;
+  /** Share of those handoffs that took over 50 ms (e.g. a watch that landed in etcd's unsynced group). */
+  readonly slowGaps: number;
   /** Longest wait / mean wait. */
   readonly fairness: number;
   /** Sections that someone who asked more than 1 ms later got before (0 for FIFO). */
@@ -54,6 +56,7 @@ export function analyse(sections: readonly SectionTimes[]): ContentionStats {
     handoffsPerSecond: sections.length / seconds,
     wait,
     gap: summarize(gaps),
+    slowGaps: gaps.filter((g) => g > 50).length / (gaps.length || Number.NaN),
     fairness: wait.max / wait.mean,
     overtaken,
     overlaps,

@@ -10,6 +10,7 @@ import type { EtcdMember } from '../../test/harness/etcd.js';
 import type { BenchEnv } from '../lib/env.js';
 import { counting } from '../lib/etcd-metrics.js';
 import { Gateway } from '../lib/gateway.js';
+import { resilienceOf, watchHubOf } from '../lib/internals.js';
 import { etcd3Client, grantLease, rawAcquireTxn, rawDelete } from '../lib/raw.js';
 import { Collector, latencyCells, type ScenarioResult } from '../lib/report.js';
 import { interleave } from '../lib/sample.js';
@@ -28,6 +29,8 @@ async function peers(env: BenchEnv, endpoints: string[], gatewayPort: number) {
   const gwLease = await gw.grant(600);
   await coord.session();
   const mutex = coord.mutex('coord');
+  const policies = resilienceOf(coord);
+  const hub = watchHubOf(coord);
   const ops: Record<string, Peer> = {
     'etcd-coord Mutex': async () => {
       const lock = await mutex.acquire();
@@ -36,6 +39,18 @@ async function peers(env: BenchEnv, endpoints: string[], gatewayPort: number) {
     'floor (txn + delete)': async () => {
       await rawAcquireTxn(client, `${ns}floor/`, `${ns}floor/k`, lease);
       await rawDelete(client, `${ns}floor/k`);
+    },
+    'floor + policies': async () => {
+      await policies.run('txn', () => rawAcquireTxn(client, `${ns}pol/`, `${ns}pol/k`, lease), { idempotent: true });
+      await policies.run('delete', () => rawDelete(client, `${ns}pol/k`), { idempotent: true });
+    },
+    'floor + policies + guard watch': async () => {
+      const res = (await policies.run('txn', () => rawAcquireTxn(client, `${ns}g/`, `${ns}g/k`, lease), {
+        idempotent: true,
+      })) as { header: { revision: string } };
+      const guard = hub.watch({ key: `${ns}g/k`, startRevision: BigInt(res.header.revision) + 1n }, { onEvents() {} });
+      guard.cancel();
+      await policies.run('delete', () => rawDelete(client, `${ns}g/k`), { idempotent: true });
     },
     'etcd3 lock()': async () => {
       const l = await client.lock(`${ns}etcd3`).ttl(10).acquire();

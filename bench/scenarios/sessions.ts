@@ -110,15 +110,16 @@ async function etcd3Window(env: BenchEnv, count: number, seconds: number): Promi
 export async function sessions(env: BenchEnv): Promise<ScenarioResult> {
   const c = new Collector('sessions');
   const count = 1000;
-  const seconds = env.n(30, 6);
-  env.log(`sessions: ${count} etcd-coord sessions for ${seconds} s`);
+  // A whole number of keepalive intervals (TTL/3): sessions granted together keep alive together.
+  const seconds = env.n(9, 2) * (TTL / 3);
+  env.log(`sessions: ${count} etcd-coord sessions for ${fmt(seconds)} s`);
   const coord = await coordWindow(env, count, seconds);
-  env.log(`sessions: ${count} etcd3 leases for ${seconds} s`);
+  env.log(`sessions: ${count} etcd3 leases for ${fmt(seconds)} s`);
   const e3 = await etcd3Window(env, count, seconds);
   const expected = (count * 3) / TTL;
   const sec = c.section(
     'sessions',
-    `${count} sessions (TTL ${TTL} s) in one process, ${seconds} s window, single node`,
+    `${count} sessions (TTL ${TTL} s) in one process, ${fmt(seconds)} s window, single node`,
   );
   for (const [name, w] of [
     ['etcd-coord sessions', coord],
@@ -157,7 +158,7 @@ export async function sessions(env: BenchEnv): Promise<ScenarioResult> {
     growth < 1,
   );
   sec.notes.push(
-    `Grants in batches of 50; measuring starts one keepalive interval (TTL/3) after the last grant and lasts ${seconds} s${env.quick ? '' : ' (shortened from a longer soak to fit the 10-minute budget)'}.`,
+    `Grants in batches of 50; measuring starts one keepalive interval (TTL/3) after the last grant and lasts ${fmt(seconds)} s (a whole number of keepalive intervals, since the sessions granted together keep alive in bursts)${env.quick ? '' : ' (shortened from a longer soak to fit the 10-minute budget)'}.`,
     'keepalives/s: LeaseKeepAlive messages etcd received (its /metrics); client-counted: the KeepAliveStream’s `sent`. keepalive streams: LeaseKeepAlive streams etcd saw opened from the first grant on. CPU %: this process, user + system, of one core. Heap: heapUsed after a full GC, at the start and end of the window.',
   );
   return c;
