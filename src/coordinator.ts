@@ -450,6 +450,8 @@ export class Coordinator {
     await this.reporter.enableMetrics(registry, {
       sessions: () => this.sessions.size,
       breakerOpen: () => ({ closed: 0, 'half-open': 0.5, open: 1 })[this.resilience.breakerState],
+      registrations: () => this.registryInstance?.registrationCount ?? 0,
+      cacheInstances: () => this.registryInstance?.cacheSizes() ?? [],
     });
   }
 

@@ -46,7 +46,7 @@ export { Mutex } from './lock/mutex.js';
 export type { RWLockHolders } from './lock/rwlock.js';
 export { RWLock } from './lock/rwlock.js';
 export { MAX_SEMAPHORE_LIMIT, Semaphore } from './lock/semaphore.js';
-export type { BreakerState, PolicyOptions } from './resilience.js';
+export type { CoordEvent, LockKind, MetricsRegistry } from './metrics.js';
 export { ServiceCache } from './registry/cache.js';
 export { Registration } from './registry/registration.js';
 export { ServiceRegistry } from './registry/registry.js';
@@ -63,3 +63,4 @@ export type {
   ServiceInstance,
 } from './registry/types.js';
 export { PICK_STRATEGIES } from './registry/types.js';
+export type { BreakerState, PolicyOptions } from './resilience.js';

@@ -48,8 +48,8 @@ export type CoordEvent =
 export interface Gauges {
   sessions(): number;
   breakerOpen(): number;
-  registrations?(): number;
-  cacheInstances?(): Array<{ service: string; count: number }>;
+  registrations(): number;
+  cacheInstances(): Array<{ service: string; count: number }>;
 }
 
 /** A prom-client `Registry` (typed loosely so prom-client stays optional). */
@@ -140,7 +140,7 @@ function promRecorder(prom: PromClient, registry: import('prom-client').Registry
     help: 'Service registrations held by this process',
     registers,
     collect() {
-      this.set(gauges.registrations?.() ?? 0);
+      this.set(gauges.registrations());
     },
   });
   new prom.Gauge({
@@ -150,7 +150,7 @@ function promRecorder(prom: PromClient, registry: import('prom-client').Registry
     registers,
     collect() {
       this.reset();
-      for (const { service, count } of gauges.cacheInstances?.() ?? []) this.set({ service }, count);
+      for (const { service, count } of gauges.cacheInstances()) this.set({ service }, count);
     },
   });
   return (e: CoordEvent) => {

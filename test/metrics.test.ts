@@ -38,13 +38,20 @@ describe('metrics and events', () => {
         }
       }, 100);
     });
+    const reg = await coord.registry.register({ service: 'api', address: '127.0.0.1', port: 8080 }, { ttl: 5 });
+    const cache = await coord.registry.discover('api');
     const text = await registry.metrics();
+    expect(metricValue(text, /^etcd_coord_registrations /)).toBe(1);
+    expect(metricValue(text, /^etcd_coord_cache_instances\{service="api"\}/)).toBe(1);
+    cache.close();
+    await reg.deregister();
+    expect(metricValue(await registry.metrics(), /^etcd_coord_registrations /)).toBe(0);
     expect(metricValue(text, /^etcd_coord_lock_wait_seconds_count\{kind="mutex",name="jobs"\}/)).toBe(1);
     expect(metricValue(text, /^etcd_coord_lock_hold_seconds_count\{kind="mutex",name="jobs"\}/)).toBe(1);
     expect(metricValue(text, /^etcd_coord_lock_timeouts_total\{kind="mutex",name="jobs"\}/)).toBe(1);
     expect(metricValue(text, /^etcd_coord_leadership_changes_total\{name="leader",event="acquired"\}/)).toBe(1);
     expect(metricValue(text, /^etcd_coord_leadership_changes_total\{name="leader",event="resigned"\}/)).toBe(1);
-    expect(metricValue(text, /^etcd_coord_sessions /)).toBe(2);
+    expect(metricValue(text, /^etcd_coord_sessions /)).toBe(3); // default, other, and the registration's
     expect(metricValue(text, /^etcd_coord_breaker_open /)).toBe(0);
     expect(session.state).toBe('held');
   });

@@ -107,6 +107,7 @@ export class Registration {
     this.mirror.start({ entries: [entry], revision: written.revision });
     signal?.addEventListener('abort', this.onSignal, { once: true });
     this.logger.info({ lease: session.leaseId }, 'registered');
+    deps.ctx.emit({ type: 'registry.registered', service: this.record.service, id: this.record.id });
   }
 
   /** The instance as this process wants it registered (after `update()`), with its current lease. */
@@ -191,6 +192,7 @@ export class Registration {
   private finish(): void {
     this.stateValue = 'deregistered';
     this.statusChannel.push({ type: 'deregistered' });
+    this.deps.ctx.emit({ type: 'registry.deregistered', service: this.record.service, id: this.record.id });
     this.statusChannel.end();
   }
 
@@ -241,6 +243,7 @@ export class Registration {
     this.lostError = error;
     this.logger.warn({ err: error.message }, 'registration lost; registering again');
     this.statusChannel.push({ type: 'lost', error });
+    this.deps.ctx.emit({ type: 'registry.lost', service: this.record.service, id: this.record.id });
     void this.recover();
   }
 
@@ -270,6 +273,7 @@ export class Registration {
     this.stateValue = 'registered';
     this.logger.info({ lease: done.value, attempts: done.attempts }, 're-registered');
     this.statusChannel.push({ type: 're-registered', leaseId: done.value, attempts: done.attempts });
+    this.deps.ctx.emit({ type: 'registry.reregistered', service: this.record.service, id: this.record.id });
   }
 
   /** One re-registration attempt: a live session (fresh if needed), then the claim. */

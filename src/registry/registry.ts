@@ -17,6 +17,7 @@ import { validateRegisterInput, validateRegisterTtl } from './validate.js';
 export class ServiceRegistry {
   private readonly logger: Logger;
   private readonly caches = new Set<ServiceCache>();
+  private readonly registrations = new Set<Registration>();
 
   /** @internal use `coord.registry`. */
   constructor(private readonly ctx: CoordContext) {
@@ -34,7 +35,24 @@ export class ServiceRegistry {
     const record = validateRegisterInput(input);
     const ttl = validateRegisterTtl(options.ttl);
     options.signal?.throwIfAborted();
-    return openRegistration({ ctx: this.ctx, logger: this.logger, ttl }, record, options.signal);
+    const registration = await openRegistration({ ctx: this.ctx, logger: this.logger, ttl }, record, options.signal);
+    for (const r of this.registrations) if (r.state === 'deregistered') this.registrations.delete(r);
+    this.registrations.add(registration);
+    return registration;
+  }
+
+  /** Registrations of this coordinator that are not deregistered, for metrics. @internal */
+  get registrationCount(): number {
+    let n = 0;
+    for (const r of this.registrations) if (r.state !== 'deregistered') n++;
+    return n;
+  }
+
+  /** Instances known to each open cache, for metrics. @internal */
+  cacheSizes(): Array<{ service: string; count: number }> {
+    return [...this.caches]
+      .filter((c) => !c.isClosed)
+      .map((c) => ({ service: c.service, count: c.instances().length }));
   }
 
   /**
