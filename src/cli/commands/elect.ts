@@ -5,13 +5,11 @@
  */
 import { hostname } from 'node:os';
 import { validateName } from '../../keys.js';
-import { secondsOption, stringOption, ttlOption } from '../args.js';
+import { stringOption } from '../args.js';
 import type { Command } from '../command.js';
-import { UsageError } from '../exit.js';
-import { showQueueStatus } from '../queue-status.js';
-import { runGuarded } from '../run-guarded.js';
+import { EXIT } from '../exit.js';
+import { DEFAULT_GRACE_SECONDS, holdOptions, openHoldSession, runHolding, waitInQueue } from '../hold.js';
 import { tryCampaign } from '../try-campaign.js';
-import { DEFAULT_GRACE_SECONDS, graceMs } from './lock.js';
 
 /** `elect`: see the help text. */
 export const electCommand: Command = {
@@ -55,53 +53,30 @@ Examples:
   async run(inv) {
     const name = validateName(inv.positionals[0], 'election name');
     const value = stringOption(inv.values, 'value') ?? `${hostname()}:${process.pid}`;
-    const ttl = ttlOption(inv.values);
-    const timeout = secondsOption(inv.values, 'timeout');
-    const grace = graceMs(inv);
-    const once = Boolean(inv.values.once);
-    if (once && timeout !== undefined) throw new UsageError('--once and --timeout do not go together');
-    const { interrupts, io } = inv;
-    const coord = await inv.connect();
-    const session = await coord.newSession({ ttl, signal: interrupts.signal });
+    const options = holdOptions(inv, 'once');
+    const [coord, session] = await openHoldSession(inv, options);
     const election = coord.election(name, { session });
-    let leadership: Awaited<ReturnType<typeof election.campaign>> | undefined;
-    if (once) {
-      leadership = await tryCampaign(election, session, value, interrupts.signal);
-      if (!leadership) {
-        const leader = await election.leader();
-        io.warn(`not the leader of ${name}${leader ? ` (leader: ${leader.value})` : ''}; not running CMD`);
-        return 0;
-      }
-    } else {
-      const label = `waiting for leadership of ${name}`;
-      const describeFirst = (v: string) => `leader: ${v}`;
-      const stopStatus = showQueueStatus({ coord, name, leaseId: session.leaseId, label, describeFirst }, io);
-      try {
-        leadership = await election.campaign(value, {
-          signal: interrupts.signal,
-          timeoutMs: timeout && timeout * 1000,
-        });
-      } finally {
-        stopStatus();
-      }
+    const { signal } = inv.interrupts;
+    const label = `waiting for leadership of ${name}`;
+    const describeFirst = (v: string) => `leader: ${v}`;
+    const leadership = options.noWait
+      ? await tryCampaign(election, session, value, signal)
+      : await waitInQueue(inv, { coord, session, name, label, describeFirst }, () =>
+          election.campaign(value, { signal, timeoutMs: options.timeoutMs }),
+        );
+    if (!leadership) {
+      const leader = await election.leader();
+      inv.io.warn(`not the leader of ${name}${leader ? ` (leader: ${leader.value})` : ''}; not running CMD`);
+      return EXIT.ok;
     }
-    try {
-      if (inv.command.length === 0) io.out(`${leadership.key} ${leadership.token}`);
-      return await runGuarded({
-        command: inv.command,
-        env: {
-          ETCD_COORD_TOKEN: String(leadership.token),
-          ETCD_COORD_LEADER_KEY: leadership.key,
-          ETCD_COORD_LEASE_ID: session.leaseId,
-        },
-        lost: leadership.signal,
-        what: `leadership of ${name}`,
-        graceMs: grace,
-        interrupts,
-        io,
-      });
-    } finally {
-      await leadership.resign().catch((err: Error) => io.warn(`resign ${name}: ${err.message}`));
-    }
+    const what = `leadership of ${name}`;
+    const end = () => leadership.resign();
+    return runHolding(inv, leadership, {
+      what,
+      keyEnv: 'ETCD_COORD_LEADER_KEY',
+      session,
+      graceMs: options.graceMs,
+      end,
+    });
   },
 };

@@ -3,19 +3,9 @@
  * @module
  */
 import { validateName } from '../../keys.js';
-import { secondsOption, ttlOption } from '../args.js';
-import type { Command, Invocation } from '../command.js';
-import { CliError, EXIT, UsageError } from '../exit.js';
-import { showQueueStatus } from '../queue-status.js';
-import { runGuarded } from '../run-guarded.js';
-
-/** The `--grace` default: seconds CMD has between SIGTERM and SIGKILL after a loss. */
-export const DEFAULT_GRACE_SECONDS = 10;
-
-/** `--grace S` in ms. */
-export function graceMs(inv: Invocation): number {
-  return (secondsOption(inv.values, 'grace') ?? DEFAULT_GRACE_SECONDS) * 1000;
-}
+import type { Command } from '../command.js';
+import { CliError, EXIT } from '../exit.js';
+import { DEFAULT_GRACE_SECONDS, holdOptions, openHoldSession, runHolding, waitInQueue } from '../hold.js';
 
 /** `lock`: see the help text. */
 export const lockCommand: Command = {
@@ -55,48 +45,20 @@ Examples:
 
   async run(inv) {
     const name = validateName(inv.positionals[0], 'lock name');
-    const ttl = ttlOption(inv.values);
-    const timeout = secondsOption(inv.values, 'timeout');
-    const grace = graceMs(inv);
-    const tryOnly = Boolean(inv.values.try);
-    if (tryOnly && timeout !== undefined) throw new UsageError('--try and --timeout do not go together');
-    const { interrupts, io } = inv;
-    const coord = await inv.connect();
-    const session = await coord.newSession({ ttl, signal: interrupts.signal });
+    const options = holdOptions(inv, 'try');
+    const [coord, session] = await openHoldSession(inv, options);
     const mutex = coord.mutex(name, { session });
-    let lock: Awaited<ReturnType<typeof mutex.acquire>> | undefined;
-    if (tryOnly) {
-      lock = await mutex.tryAcquire();
-      if (!lock) {
-        const holder = await mutex.holder();
-        throw new CliError(`lock ${name} is held${holder ? ` (holder lease ${holder.leaseId})` : ''}`, EXIT.busy);
-      }
-    } else {
-      const label = `waiting for lock ${name}`;
-      const stopStatus = showQueueStatus({ coord, name, leaseId: session.leaseId, label }, io);
-      try {
-        lock = await mutex.acquire({ signal: interrupts.signal, timeoutMs: timeout && timeout * 1000 });
-      } finally {
-        stopStatus();
-      }
+    const lock = options.noWait
+      ? await mutex.tryAcquire()
+      : await waitInQueue(inv, { coord, session, name, label: `waiting for lock ${name}` }, () =>
+          mutex.acquire({ signal: inv.interrupts.signal, timeoutMs: options.timeoutMs }),
+        );
+    if (!lock) {
+      const holder = await mutex.holder();
+      throw new CliError(`lock ${name} is held${holder ? ` (holder lease ${holder.leaseId})` : ''}`, EXIT.busy);
     }
-    try {
-      if (inv.command.length === 0) io.out(`${lock.key} ${lock.token}`);
-      return await runGuarded({
-        command: inv.command,
-        env: {
-          ETCD_COORD_TOKEN: String(lock.token),
-          ETCD_COORD_LOCK_KEY: lock.key,
-          ETCD_COORD_LEASE_ID: session.leaseId,
-        },
-        lost: lock.signal,
-        what: `lock ${name}`,
-        graceMs: grace,
-        interrupts,
-        io,
-      });
-    } finally {
-      await lock.release().catch((err: Error) => io.warn(`release lock ${name}: ${err.message}`));
-    }
+    const what = `lock ${name}`;
+    const end = () => lock.release();
+    return runHolding(inv, lock, { what, keyEnv: 'ETCD_COORD_LOCK_KEY', session, graceMs: options.graceMs, end });
   },
 };
