@@ -69,6 +69,9 @@ interface Entry {
 
 type Stream = Awaited<ReturnType<Etcd3['watchClient']['watch']>>;
 
+/** How long a watch create request may stay unanswered before the stream is given up and reopened. */
+export const ANSWER_TIMEOUT_MS = 3000;
+
 /** The shared watch stream of one coordinator. @internal */
 export class WatchHub {
   private readonly entries = new Map<number, Entry>();
@@ -77,6 +80,9 @@ export class WatchHub {
   private closed = false;
   private nextId = 1;
   private backoffMs = 0;
+  /** Create requests on the current stream that etcd has not answered yet. */
+  private unanswered = 0;
+  private watchdog: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   /** Number of watch events received, for diagnostics and benchmarks. */
   eventsReceived = 0;
@@ -125,6 +131,8 @@ export class WatchHub {
 
   private create(entry: Entry): void {
     const key = Buffer.from(entry.spec.key);
+    this.unanswered++;
+    this.armWatchdog();
     this.write({
       create_request: {
         key,
@@ -164,6 +172,9 @@ export class WatchHub {
   private onBroken(stream: Stream, err: Error): void {
     if (this.stream !== stream) return;
     this.stream = undefined;
+    this.unanswered = 0;
+    clearTimeout(this.watchdog);
+    this.watchdog = undefined;
     stream.cancel();
     if (this.closed) return;
     this.logger.debug({ err: err.message }, 'watch stream broken');
@@ -183,7 +194,28 @@ export class WatchHub {
     this.reconnectTimer.unref?.();
   }
 
+  /**
+   * A stream whose connection hangs (a black-holed network accepts the connection and
+   * never answers; gRPC would wait for its keepalive, or for ever while connecting) is
+   * given up when a create request stays unanswered for {@link ANSWER_TIMEOUT_MS}.
+   */
+  private armWatchdog(): void {
+    if (this.watchdog || this.unanswered === 0) return;
+    const stream = this.stream;
+    this.watchdog = setTimeout(() => {
+      this.watchdog = undefined;
+      if (stream && this.stream === stream && this.unanswered > 0) {
+        this.onBroken(stream, new Error(`no answer to a watch request within ${ANSWER_TIMEOUT_MS} ms`));
+      }
+    }, ANSWER_TIMEOUT_MS);
+    this.watchdog.unref?.();
+  }
+
   private onResponse(res: IWatchResponse): void {
+    if (res.created && this.unanswered > 0) this.unanswered--;
+    clearTimeout(this.watchdog);
+    this.watchdog = undefined;
+    this.armWatchdog();
     const entry = this.entries.get(Number(res.watch_id));
     if (!entry) return;
     if (res.created && !res.canceled) {

@@ -11,6 +11,9 @@
 import type { Etcd3, ILeaseKeepAliveResponse } from 'etcd3';
 import type { Logger } from 'pino';
 
+/** How long a keepalive may stay unanswered before the stream is given up and reopened. */
+export const KEEPALIVE_ANSWER_TIMEOUT_MS = 2000;
+
 /** A lease kept alive on the shared stream. @internal */
 export interface KeepAliveMember {
   /** Lease id, decimal. */
@@ -90,6 +93,12 @@ export class KeepAliveStream {
   private send(slot: Slot): void {
     if (!this.stream) {
       this.ensureStream();
+      return;
+    }
+    const oldest = slot.pending[0];
+    if (oldest !== undefined && performance.now() - oldest > KEEPALIVE_ANSWER_TIMEOUT_MS) {
+      // The stream takes keepalives but answers none (a hung connection): reopen it.
+      this.onBroken(this.stream, new Error(`no keepalive answered within ${KEEPALIVE_ANSWER_TIMEOUT_MS} ms`));
       return;
     }
     try {
