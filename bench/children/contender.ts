@@ -2,10 +2,11 @@
  * A lock contender in its own process (scenario 3). Env: ENDPOINTS (comma-separated),
  * NS (namespace), GATEWAY_PORT. Sends { type: 'ready' }, then for every
  * { type: 'run', runId, peer, name, sections } takes the lock `sections` times and answers
- * { type: 'done', runId, samples: [requested, acquired, releasing][] (epoch ms), cpuMs, attempts }.
+ * { type: 'done', runId, samples: [requested, acquired, releasing, token?][] (epoch ms), cpuMs, attempts }.
  */
 import { EtcdLockFailedError } from 'etcd3';
 import { connect } from '../../src/index.js';
+import type { SectionTimes } from '../lib/contention.js';
 import { Gateway } from '../lib/gateway.js';
 import { etcd3Client } from '../lib/raw.js';
 import { cpuMs, epochMs, sleep } from '../lib/timing.js';
@@ -45,11 +46,13 @@ async function etcd3Acquire(name: string) {
 }
 
 /** Takes and releases the lock once; the three timestamps. */
-async function section(peer: ContendedPeer, name: string): Promise<[number, number, number]> {
+async function section(peer: ContendedPeer, name: string): Promise<SectionTimes> {
   const requested = epochMs();
   let release: () => Promise<unknown>;
+  let token: number | undefined;
   if (peer === 'etcd-coord') {
     const lock = await coord.mutex(name).acquire();
+    token = Number(lock.token);
     release = () => lock.release();
   } else if (peer === 'etcd3-poll') {
     const lock = await etcd3Acquire(`${ns}${name}`);
@@ -61,12 +64,12 @@ async function section(peer: ContendedPeer, name: string): Promise<[number, numb
   const acquired = epochMs();
   const releasing = epochMs();
   await release();
-  return [requested, acquired, releasing];
+  return token === undefined ? [requested, acquired, releasing] : [requested, acquired, releasing, token];
 }
 
 async function run(msg: RunMessage): Promise<void> {
   attempts = 0;
-  const samples: [number, number, number][] = [];
+  const samples: SectionTimes[] = [];
   const cpu0 = cpuMs();
   for (let i = 0; i < msg.sections; i++) samples.push(await section(msg.peer, msg.name));
   process.send?.({ type: 'done', runId: msg.runId, samples, cpuMs: cpuMs() - cpu0, attempts });
@@ -81,6 +84,6 @@ process.on('message', (msg: RunMessage | { type: 'exit' }) => {
 });
 // Warm up (module loading, JIT) on a lock of my own before the first measured run.
 for (const peer of ['etcd-coord', 'etcd3-poll', 'server-side'] as const) {
-  for (let i = 0; i < 5; i++) await section(peer, `warmup-${process.pid}`);
+  for (let i = 0; i < 3; i++) await section(peer, `warmup-${process.pid}`);
 }
 process.send?.({ type: 'ready' });

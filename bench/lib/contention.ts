@@ -5,8 +5,10 @@
  */
 import { type Summary, summarize } from './stats.js';
 
-/** One critical section: when it was asked for, got, and given back. */
-export type SectionTimes = readonly [requested: number, acquired: number, releasing: number];
+/** One critical section: when it was asked for, got, and given back; and its fencing token where there is one. */
+export type SectionTimes =
+  | readonly [requested: number, acquired: number, releasing: number]
+  | readonly [requested: number, acquired: number, releasing: number, token: number];
 
 /** The analysis of one contended run. */
 export interface ContentionStats {
@@ -24,6 +26,11 @@ export interface ContentionStats {
   readonly overtaken: number;
   /** Holds that began more than 1 ms before the previous holder started releasing (must be 0). */
   readonly overlaps: number;
+  /**
+   * Sections granted after one with a larger fencing token (the token is the queue
+   * position, so 0 = served in exact queue order); undefined without tokens.
+   */
+  readonly outOfQueueOrder: number | undefined;
 }
 
 const SKEW_MS = 1;
@@ -45,6 +52,16 @@ export function analyse(sections: readonly SectionTimes[]): ContentionStats {
     if (latestServedRequest > requested + SKEW_MS) overtaken++;
     latestServedRequest = Math.max(latestServedRequest, requested);
   }
+  let outOfQueueOrder: number | undefined;
+  if (byAcquire.every((s) => s.length === 4)) {
+    outOfQueueOrder = 0;
+    let maxToken = Number.NEGATIVE_INFINITY;
+    for (const s of byAcquire) {
+      const token = s[3] as number;
+      if (token < maxToken) outOfQueueOrder++;
+      maxToken = Math.max(maxToken, token);
+    }
+  }
   const start = Math.min(...sections.map((s) => s[0]));
   const end = Math.max(...sections.map((s) => s[2]));
   const waits = sections.map((s) => s[1] - s[0]);
@@ -60,5 +77,6 @@ export function analyse(sections: readonly SectionTimes[]): ContentionStats {
     fairness: wait.max / wait.mean,
     overtaken,
     overlaps,
+    outOfQueueOrder,
   };
 }

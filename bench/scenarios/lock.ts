@@ -15,7 +15,7 @@ import { etcd3Client, grantLease, rawAcquireTxn, rawDelete } from '../lib/raw.js
 import { Collector, latencyCells, type ScenarioResult } from '../lib/report.js';
 import { interleave } from '../lib/sample.js';
 import { fmt, ratio, summarize } from '../lib/stats.js';
-import { cpuMs } from '../lib/timing.js';
+import { cpuMs, heapMb } from '../lib/timing.js';
 
 type Peer = () => Promise<unknown>;
 
@@ -90,6 +90,26 @@ async function requestCounts(members: EtcdMember[], ops: Record<string, Peer>, n
   return out;
 }
 
+/** Heap retained per acquire + release (after a full GC), over many calls on one session / lease. */
+async function heapPerOp(env: BenchEnv, c: Collector, ops: Record<string, Peer>) {
+  const n = env.n(2000, 400);
+  const warmup = env.n(500, 200);
+  const sec = c.section('lock-heap', `Heap retained per acquire + release, ${n} calls on one session, single node`);
+  const bytes: Record<string, number> = {};
+  for (const name of ['etcd-coord Mutex', 'floor + policies + guard watch']) {
+    for (let i = 0; i < warmup; i++) await ops[name]();
+    const h0 = heapMb();
+    for (let i = 0; i < n; i++) await ops[name]();
+    bytes[name] = ((heapMb() - h0) * 2 ** 20) / n;
+    sec.rows.push({ case: name, cells: { 'bytes/op': Math.round(bytes[name]), 'MB per million ops': bytes[name] } });
+  }
+  sec.notes.push(
+    `heapUsed after two full GCs, before and after the calls (after ${warmup} warm-up calls: the first thousand calls grow the heap with JIT code and caches, for the raw client too). ±30 bytes/op is noise; a steady amount per op is a leak that grows with the number of acquisitions over the life of a session.`,
+  );
+  const b = bytes['etcd-coord Mutex'];
+  c.target('no heap growth per acquire + release (< 30 bytes/op)', `${Math.round(b)} bytes/op`, b < 30);
+}
+
 /** Scenario 2. */
 export async function lockUncontended(env: BenchEnv): Promise<ScenarioResult> {
   const c = new Collector('lock');
@@ -133,6 +153,7 @@ export async function lockUncontended(env: BenchEnv): Promise<ScenarioResult> {
       const srv = s['server-side Lock'].p50;
       c.target(`${where}: faster than etcd3 lock() (p50)`, `${fmt(coordP50)} vs ${fmt(e3)} ms`, coordP50 < e3);
       c.target(`${where}: faster than server-side Lock (p50)`, `${fmt(coordP50)} vs ${fmt(srv)} ms`, coordP50 < srv);
+      if (where === 'single node') await heapPerOp(env, c, ops);
     } finally {
       await close();
     }
