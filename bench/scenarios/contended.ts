@@ -43,6 +43,7 @@ export async function lockContended(env: BenchEnv): Promise<ScenarioResult> {
     GATEWAY_PORT: String(env.single.config.clientPort),
   });
   const sec = c.section('contended', 'Contended lock, single node (contenders in separate processes)');
+  const methodNotes: string[] = [];
   try {
     for (const [contenders, sections] of rows) {
       const results: Partial<Record<ContendedPeer, PeerRun>> = {};
@@ -61,6 +62,12 @@ export async function lockContended(env: BenchEnv): Promise<ScenarioResult> {
           requestsPerHandoff: counts.requests / stats.handoffs,
           attemptsPerHandoff: attempts / stats.handoffs,
         };
+        if (peer === 'etcd-coord') {
+          const perMethod = Object.entries(counts.byMethod)
+            .filter(([m]) => m !== 'LeaseKeepAlive')
+            .map(([m, v]) => `${m} ${fmt(v / stats.handoffs)}`);
+          methodNotes.push(`${contenders} contenders: ${perMethod.join(', ')}`);
+        }
       }
       const base = results['server-side']?.handoffsPerSecond;
       for (const peer of PEERS) {
@@ -113,5 +120,6 @@ export async function lockContended(env: BenchEnv): Promise<ScenarioResult> {
     'CPU ms/handoff: user + system CPU of all contender processes during the run / handoffs (the client side only; etcd not included).',
     'etcd req/handoff: gRPC messages etcd received (keepalives excluded), from /metrics. etcd3-poll: lock() fails fast when held, so it retries with jittered backoff 2..64 ms; each try is LeaseGrant + Txn + LeaseRevoke.',
   );
+  sec.notes.push(`etcd-coord, gRPC messages etcd received per handoff: ${methodNotes.join('; ')}.`);
   return c;
 }
