@@ -128,6 +128,7 @@ describe('etcd-coord snapshot', () => {
 function memoryIo(): Io & { stdout: string; stderr: string } {
   const io = {
     tty: false,
+    stdoutClosed: new AbortController().signal,
     stdout: '',
     stderr: '',
     out: (line: string) => {

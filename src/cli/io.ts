@@ -9,6 +9,8 @@
 export interface Io {
   /** True when stderr is a terminal (status lines and progress are shown). */
   readonly tty: boolean;
+  /** Aborts when the reader of stdout went away (EPIPE): endless output should stop. */
+  readonly stdoutClosed: AbortSignal;
   /** Writes a line to stdout. */
   out(line: string): void;
   /** Writes `etcd-coord: <message>` to stderr. */
@@ -27,16 +29,21 @@ export interface Io {
 export function streamIo(stdout: NodeJS.WriteStream = process.stdout, stderr: NodeJS.WriteStream = process.stderr): Io {
   const tty = Boolean(stderr.isTTY);
   let shown = false;
+  // A reader that went away (`etcd-coord observe x | head -1`) is not an error: stop writing to it.
+  const closed = new AbortController();
+  stdout.on('error', (err) => closed.abort(err));
   const clearStatus = () => {
     if (shown) stderr.write('\r\x1b[K');
     shown = false;
   };
-  const drained = (s: NodeJS.WriteStream) => new Promise<void>((r) => s.write('', () => r()));
+  const drained = (s: NodeJS.WriteStream) =>
+    new Promise<void>((r) => (s.destroyed || s.writableEnded ? r() : s.write('', () => r())));
   return {
     tty,
+    stdoutClosed: closed.signal,
     out(line) {
       clearStatus();
-      stdout.write(`${line}\n`);
+      if (!closed.signal.aborted) stdout.write(`${line}\n`);
     },
     warn(message) {
       clearStatus();

@@ -55,7 +55,7 @@ Options:
   async run(inv) {
     const name = validateName(inv.positionals[0], 'election name');
     const coord = await inv.connect();
-    const { signal } = inv.interrupts;
+    const signal = AbortSignal.any([inv.interrupts.signal, inv.io.stdoutClosed]);
     try {
       for await (const leader of coord.election(name).observe({ signal })) inv.io.out(formatLeader(inv, leader));
     } catch (err) {

@@ -70,7 +70,7 @@ Options:
   async run(inv) {
     const service = validateSegment(inv.positionals[0], 'service');
     const coord = await inv.connect();
-    const { signal } = inv.interrupts;
+    const signal = AbortSignal.any([inv.interrupts.signal, inv.io.stdoutClosed]);
     const cache = await coord.registry.discover(service, { signal });
     try {
       const changes = cache.changes({ signal });

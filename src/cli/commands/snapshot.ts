@@ -5,13 +5,12 @@
 import { execFile } from 'node:child_process';
 import { open, rename, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { Readable } from 'node:stream';
-import type { ISnapshotResponse } from 'etcd3';
 import { mapEtcdError } from '../../errors.js';
 import type { Command, Invocation } from '../command.js';
 import { CliError, EXIT } from '../exit.js';
 import { formatBytes, formatTable, toJson } from '../format.js';
 import { digestFile, SnapshotHasher } from '../snapshot-hash.js';
+import { openSnapshotStream } from '../snapshot-stream.js';
 
 /** `snapshot save`: see the help text. */
 export const snapshotSaveCommand: Command = {
@@ -38,12 +37,12 @@ Options:
     const hasher = new SnapshotHasher();
     let revision: string | undefined;
     try {
-      const stream = (await coord.client.maintenance.snapshot()) as unknown as Readable & { cancel(): void };
+      const stream = await openSnapshotStream(coord.client);
       const cancel = () => stream.cancel();
       signal.addEventListener('abort', cancel, { once: true });
       try {
         let total = 0;
-        for await (const msg of stream as AsyncIterable<ISnapshotResponse>) {
+        for await (const msg of stream) {
           if (total === 0) {
             // etcd 3.4 sends no header; later versions give the snapshot's revision in the first one.
             revision = msg.header?.revision;
