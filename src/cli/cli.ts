@@ -122,10 +122,7 @@ async function execute(cmd: Command, parsed: ReturnType<typeof parseCommandArgs>
     return exitCodeOf(err);
   } finally {
     io.clearStatus();
-    await coordinator?.then(
-      (c) => c.close(),
-      () => undefined,
-    );
+    await coordinator?.then((c) => c.close()).catch(() => undefined);
     interrupts.dispose();
   }
 }

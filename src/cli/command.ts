@@ -10,6 +10,9 @@ import type { Io } from './io.js';
 /** parseArgs option definitions. */
 export type OptionSpecs = NonNullable<ParseArgsConfig['options']>;
 
+/** The `--json` flag of the commands that print JSON on request. */
+export const JSON_OPTION: OptionSpecs = { json: { type: 'boolean' } };
+
 /** Parsed option values (`--flag` booleans, `--opt V` strings, repeatable options as arrays). */
 export type OptionValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
 

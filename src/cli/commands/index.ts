@@ -4,11 +4,14 @@
  */
 import type { Command } from '../command.js';
 import { electCommand } from './elect.js';
-import { leaderCommand, observeCommand } from './leader.js';
+import { leaderCommand } from './leader.js';
 import { lockCommand } from './lock.js';
+import { observeCommand } from './observe.js';
 import { registerCommand } from './register.js';
-import { servicesListCommand, servicesWatchCommand } from './services.js';
-import { snapshotSaveCommand, snapshotStatusCommand } from './snapshot.js';
+import { servicesListCommand } from './services-list.js';
+import { servicesWatchCommand } from './services-watch.js';
+import { snapshotSaveCommand } from './snapshot-save.js';
+import { snapshotStatusCommand } from './snapshot-status.js';
 import { statusCommand } from './status.js';
 
 /** The subcommands. */

@@ -6,7 +6,7 @@
 import type { IMember } from 'etcd3';
 import { mapEtcdError } from '../../errors.js';
 import type { EndpointHealth } from '../../index.js';
-import type { Command } from '../command.js';
+import { type Command, JSON_OPTION } from '../command.js';
 import { EXIT } from '../exit.js';
 import { formatBytes, formatTable, toJson } from '../format.js';
 
@@ -65,7 +65,7 @@ export const statusCommand: Command = {
   summary: 'show endpoints, members, raft leader, db size, alarms and latency',
   synopsis: '[--json]',
   positionals: [],
-  options: { json: { type: 'boolean' } },
+  options: JSON_OPTION,
   help: `Asks every endpoint for its status (reachable, latency, member id, raft leader,
 revision, raft term, db size, version, alarms) and the cluster for its members.
 Exits 0 when every endpoint answers and no alarm is active, else 1.
