@@ -114,12 +114,13 @@ async function heapPerOp(env: BenchEnv, c: Collector, ops: Record<string, Peer>)
 export async function lockUncontended(env: BenchEnv): Promise<ScenarioResult> {
   const c = new Collector('lock');
   const rounds = env.n(400, 60);
+  const clusterRounds = env.n(200, 40);
   for (const [where, endpoints] of env.targets()) {
     env.log(`uncontended lock on ${where}`);
     const members = where === 'single node' ? [env.single] : (env.cluster?.members ?? []);
     const { ops, close } = await peers(env, endpoints, members[0].config.clientPort);
     try {
-      const samples = await interleave(ops, rounds);
+      const samples = await interleave(ops, where === 'single node' ? rounds : clusterRounds);
       const counts = await requestCounts(members, ops, env.n(50, 10));
       const s = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summarize(v)]));
       const floorP50 = s['floor (txn + delete)'].p50;
@@ -159,7 +160,7 @@ export async function lockUncontended(env: BenchEnv): Promise<ScenarioResult> {
     }
   }
   c.sections[0]?.notes.unshift(
-    `${rounds} rounds, every peer once per round in rotating order, after 10 warm-up rounds.`,
+    `${rounds} rounds on the single node, ${clusterRounds} on the cluster, every peer once per round in rotating order, after 10 warm-up rounds.`,
     'etcd-coord: the shared session is granted before the run (a lease is long-lived); the floor and the server-side Lock also reuse one lease. etcd3 lock() grants and revokes a lease per lock: that is its API.',
     'etcd req/op: gRPC messages etcd received per acquire + release (watch creates/cancels included, keepalives excluded); mvcc ops/op includes the reads and writes the server-side services make inside etcd. On the cluster: summed over members, and the gateway runs on member 0. client CPU: this process (user + system) per acquire + release, in the same pass.',
   );
