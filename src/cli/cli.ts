@@ -109,7 +109,11 @@ async function execute(cmd: Command, parsed: ReturnType<typeof parseCommandArgs>
     io,
     interrupts,
     connect: () => {
-      coordinator ??= connectOrInterrupt(parsed, interrupts.signal, debug);
+      if (!coordinator) {
+        io.status('connecting to etcd...');
+        coordinator = connectOrInterrupt(parsed, interrupts.signal, debug);
+        coordinator.then(io.clearStatus, io.clearStatus);
+      }
       return coordinator;
     },
   };
