@@ -152,7 +152,7 @@ export function mapEtcdError(err: unknown, what: string, endpoints?: readonly st
   ) {
     return new AuthenticationError(`${what}: etcd rejected the credentials: ${err.message}`, { cause: err });
   }
-  if (err instanceof Error && /etcdserver: user name is empty/.test(err.message)) {
+  if (err instanceof Error && /(etcdserver|auth): user name is empty/.test(err.message)) {
     return new AuthenticationError(`${what}: etcd requires authentication: pass auth: { username, password }`, {
       cause: err,
     });
