@@ -52,7 +52,12 @@ export interface ConnectOptions {
   /** TLS; implies https endpoints. */
   tls?: TlsOptions;
   /** etcd user and password. */
-  auth?: { username: string; password: string };
+  auth?: {
+    /** The etcd user name (non-empty). */
+    username: string;
+    /** The user's password. */
+    password: string;
+  };
   /** A pino logger; the library logs through `.child({ component })`. Default: silent. */
   logger?: Logger;
   /** Retry, breaker and timeout settings (see {@link PolicyOptions}). */
@@ -69,7 +74,9 @@ export interface ConnectOptions {
 
 /** Health of one endpoint, as {@link Coordinator.health} reports it. */
 export interface EndpointHealth {
+  /** The endpoint URL, e.g. 'http://127.0.0.1:2379'. */
   readonly endpoint: string;
+  /** Whether the endpoint answered the status call (if not, see `error`). */
   readonly reachable: boolean;
   /** Round trip of the status call in ms. */
   readonly latencyMs: number;
@@ -77,13 +84,19 @@ export interface EndpointHealth {
   readonly leader?: string;
   /** This endpoint's own member id (hex). */
   readonly memberId?: string;
+  /** Whether this endpoint is the raft leader. */
   readonly isLeader?: boolean;
+  /** The endpoint's current etcd revision. */
   readonly revision?: bigint;
+  /** The endpoint's current raft term. */
   readonly raftTerm?: bigint;
+  /** Size of the endpoint's backend database, in bytes. */
   readonly dbSize?: number;
+  /** The etcd server version, e.g. '3.5.17'. */
   readonly version?: string;
   /** Active alarms (e.g. 'NOSPACE', 'CORRUPT'). */
   readonly alarms: string[];
+  /** Why the endpoint is unreachable (set only when `reachable` is false). */
   readonly error?: string;
 }
 

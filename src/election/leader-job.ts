@@ -55,16 +55,32 @@ export type BackoffReason = 'lost' | 'finished' | 'failed';
 
 /** Where a {@link LeaderJob} stands, as `state` and `status()` report it. */
 export type LeaderJobState =
-  | { readonly type: 'campaigning' }
-  | { readonly type: 'leading'; readonly leadership: Leadership }
   | {
+      /** Campaigning for leadership. */
+      readonly type: 'campaigning';
+    }
+  | {
+      /** Leading: the task runs. */
+      readonly type: 'leading';
+      /** The leadership the task runs under. */
+      readonly leadership: Leadership;
+    }
+  | {
+      /** Waiting before campaigning again. */
       readonly type: 'backoff';
       /** 'lost': the leadership ended under the task; 'finished': the task returned; 'failed': the task or the campaign threw. */
       readonly reason: BackoffReason;
+      /** How long the job waits before campaigning again, in ms. */
       readonly delayMs: number;
+      /** What the task or campaign threw ('failed'), or why the leadership ended ('lost'). */
       readonly error?: unknown;
     }
-  | { readonly type: 'stopped'; readonly error?: unknown };
+  | {
+      /** Stopped for good (the last state). */
+      readonly type: 'stopped';
+      /** The fatal error that stopped the job (e.g. the coordinator closed); absent after `stop()` or its signal. */
+      readonly error?: unknown;
+    };
 
 function delayOption(v: unknown, what: string, fallback: number): number {
   if (v === undefined) return fallback;

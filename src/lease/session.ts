@@ -26,10 +26,26 @@ export type SessionState = 'held' | 'at-risk' | 'lost' | 'closed';
 
 /** A change of a session's state, as {@link Session.status} reports it. */
 export type SessionStatus =
-  | { readonly type: 'held' }
-  | { readonly type: 'at-risk'; readonly remainingMs: number }
-  | { readonly type: 'lost'; readonly error: SessionLostError }
-  | { readonly type: 'closed' };
+  | {
+      /** Held again: a keepalive was answered after 'at-risk'. */
+      readonly type: 'held';
+    }
+  | {
+      /** At risk: no keepalive sent in the last half TTL has been answered. */
+      readonly type: 'at-risk';
+      /** Time left until the local deadline, in ms. */
+      readonly remainingMs: number;
+    }
+  | {
+      /** Lost: the local deadline passed or etcd reports the lease gone. Last status. */
+      readonly type: 'lost';
+      /** Why; the session's `signal` aborted with it. */
+      readonly error: SessionLostError;
+    }
+  | {
+      /** Closed with `close()`. Last status. */
+      readonly type: 'closed';
+    };
 
 /** What a session needs from its coordinator. @internal */
 export interface SessionDeps {

@@ -70,7 +70,9 @@ export interface RegisterOptions {
 export interface InstancePatch {
   /** Replaces the whole metadata object. */
   metadata?: Record<string, string>;
+  /** The new weight, a positive finite number. */
   weight?: number;
+  /** The new status, e.g. `'draining'` to stop being picked. */
   status?: InstanceStatus;
 }
 
@@ -80,13 +82,33 @@ export type RegistrationState = 'registered' | 'lost' | 'deregistered';
 /** A registration's state changes, as {@link Registration.status} reports them. */
 export type RegistrationStatus =
   /** The key is in etcd on a live lease (the current state when `status()` starts). */
-  | { readonly type: 'registered'; readonly leaseId: string }
+  | {
+      /** Registered. */
+      readonly type: 'registered';
+      /** The lease the key is attached to, lower-case hex. */
+      readonly leaseId: string;
+    }
   /** The lease was lost or the key vanished; re-registration is under way. */
-  | { readonly type: 'lost'; readonly error: Error }
+  | {
+      /** Lost; re-registering. */
+      readonly type: 'lost';
+      /** Why: the session's loss reason, or the key was deleted or overwritten. */
+      readonly error: Error;
+    }
   /** Registered again under the same key with a fresh lease after `attempts` tries. */
-  | { readonly type: 're-registered'; readonly leaseId: string; readonly attempts: number }
+  | {
+      /** Registered again. */
+      readonly type: 're-registered';
+      /** The new lease the key is attached to, lower-case hex. */
+      readonly leaseId: string;
+      /** How many tries re-registering took (1 or more). */
+      readonly attempts: number;
+    }
   /** Deregistered (by `deregister()`, the register signal, or the coordinator closing). Last event. */
-  | { readonly type: 'deregistered' };
+  | {
+      /** Deregistered. */
+      readonly type: 'deregistered';
+    };
 
 /** One change seen by a {@link ServiceCache}. */
 export interface ServiceChange {
