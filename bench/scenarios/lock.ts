@@ -147,7 +147,7 @@ export async function lockUncontended(env: BenchEnv): Promise<ScenarioResult> {
     const { ops, close, session } = await peers(env, endpoints, members[0].config.clientPort);
     try {
       const samples = await interleave(ops, where === 'single node' ? rounds : clusterRounds);
-      const counts = await requestCounts(members, ops, env.n(50, 10));
+      const counts = await requestCounts(members, ops, where === 'single node' ? env.n(200, 20) : env.n(100, 10));
       const s = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summarize(v)]));
       const floorP50 = s['floor (txn + delete)'].p50;
       const sec = c.section(`lock-${where}`, `Uncontended acquire + release, ${where}`);
