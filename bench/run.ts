@@ -3,7 +3,8 @@
  * runs every scenario, writes bench/results/<date>.json and prints a markdown report.
  *
  * Environment: BENCH_QUICK=1 (few iterations, for development), BENCH_ONLY=floor,lock
- * (a subset of scenario ids), BENCH_CLUSTER=0 (no cluster rows).
+ * (a subset of scenario ids), BENCH_CLUSTER=0 (no cluster rows), BENCH_SCENARIO_LIMIT_S
+ * (a scenario that runs longer is reported as failed; default 240).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
