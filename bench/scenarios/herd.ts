@@ -6,19 +6,13 @@
  * coordinator's shared watch stream) and client CPU.
  */
 import { connect, type Session } from '../../src/index.js';
+import { batched } from '../lib/batched.js';
 import type { BenchEnv } from '../lib/env.js';
 import { delta, readCounters } from '../lib/etcd-metrics.js';
 import { watchHubOf } from '../lib/internals.js';
 import { Collector, type ScenarioResult } from '../lib/report.js';
 import { fmt, ratio } from '../lib/stats.js';
 import { cpuMs, now, until } from '../lib/timing.js';
-
-/** Runs `fn` over `items`, at most `width` at a time. */
-async function batched<T, R>(items: readonly T[], width: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = [];
-  for (let i = 0; i < items.length; i += width) out.push(...(await Promise.all(items.slice(i, i + width).map(fn))));
-  return out;
-}
 
 interface HerdRow {
   readonly waiters: number;
@@ -32,7 +26,7 @@ interface HerdRow {
 async function herd(env: BenchEnv, waiters: number): Promise<HerdRow> {
   const coord = await connect({ endpoints: [env.single.endpoint], namespace: env.ns('herd') });
   try {
-    const sessions = await batched(Array.from({ length: waiters + 1 }), 50, () => coord.newSession({ ttl: 30 }));
+    const sessions = await batched(waiters + 1, 50, () => coord.newSession({ ttl: 30 }));
     const mutex = (s: Session) => coord.mutex('herd', { session: s });
     const watchersBefore = await env.single.metric('etcd_debugging_mvcc_watcher_total');
     const holder = await mutex(sessions[0]).acquire();

@@ -6,6 +6,7 @@
  */
 import type { Lease } from 'etcd3';
 import { connect, type Session } from '../../src/index.js';
+import { batched } from '../lib/batched.js';
 import type { BenchEnv } from '../lib/env.js';
 import { delta, readCounters } from '../lib/etcd-metrics.js';
 import { keepAliveOf } from '../lib/internals.js';
@@ -64,10 +65,7 @@ async function coordWindow(env: BenchEnv, count: number, seconds: number): Promi
   try {
     const c0 = await readCounters([env.single]);
     const t0 = now();
-    const sessions: Session[] = [];
-    for (let i = 0; i < count; i += 50) {
-      sessions.push(...(await Promise.all(Array.from({ length: Math.min(50, count - i) }, () => coord.newSession()))));
-    }
+    const sessions: Session[] = await batched(count, 50, () => coord.newSession());
     const setup = (now() - t0) / 1000;
     // Let the first keepalive round (ttl/3 after the grants) start before measuring.
     await sleep((TTL * 1000) / 3);
@@ -91,11 +89,11 @@ async function etcd3Window(env: BenchEnv, count: number, seconds: number): Promi
   try {
     const c0 = await readCounters([env.single]);
     const t0 = now();
-    for (let i = 0; i < count; i += 50) {
-      const batch = Array.from({ length: Math.min(50, count - i) }, () => client.lease(TTL, { autoKeepAlive: true }));
-      await Promise.all(batch.map((l) => l.grant()));
-      leases.push(...batch);
-    }
+    await batched(count, 50, async () => {
+      const lease = client.lease(TTL, { autoKeepAlive: true });
+      leases.push(lease);
+      await lease.grant();
+    });
     const setup = (now() - t0) / 1000;
     await sleep((TTL * 1000) / 3);
     const streams = delta(c0, await readCounters([env.single])).keepAliveStreams;
@@ -153,7 +151,7 @@ export async function sessions(env: BenchEnv): Promise<ScenarioResult> {
   );
   const growth = coord.heapEnd - coord.heapStart;
   c.target(
-    `no heap growth over ${seconds} s`,
+    `no heap growth over ${fmt(seconds)} s`,
     `${fmt(growth)} MB (${fmt(coord.heapStart)} → ${fmt(coord.heapEnd)})`,
     growth < 1,
   );
