@@ -50,8 +50,12 @@ export interface WatchHandlers {
   onCanceled?(reason: string): void;
   /** The stream broke; the watcher resumes by itself after reconnecting. */
   onDisconnected?(err: Error): void;
-  /** The watcher is registered again after a reconnect (or for the first time). */
-  onConnected?(): void;
+  /**
+   * The watcher is registered (for the first time, or again after a reconnect);
+   * `revision` is etcd's current revision then. A start revision at or below it means
+   * the watcher starts in the past (etcd's unsynced group, delivered in 100 ms batches).
+   */
+  onConnected?(revision: bigint): void;
 }
 
 /** A live watcher. */
@@ -220,7 +224,7 @@ export class WatchHub {
     if (!entry) return;
     if (res.created && !res.canceled) {
       this.backoffMs = 0;
-      call(this.logger, () => entry.handlers.onConnected?.());
+      call(this.logger, () => entry.handlers.onConnected?.(BigInt(res.header.revision)));
     }
     if (res.canceled) {
       this.entries.delete(entry.id);

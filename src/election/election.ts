@@ -12,6 +12,7 @@ import { queueKey, queuePrefix, validateName, validateTimeout } from '../keys.js
 import { Session } from '../lease/session.js';
 import { enterLine } from '../lock/local-line.js';
 import { directChildren, type Turn, takeTurn } from '../lock/queue.js';
+import { linkSignals } from '../signals.js';
 import { type LeaderInfo, readLeader } from './leader.js';
 import { LeaderJob, type LeaderJobOptions, type LeaderTask } from './leader-job.js';
 import { Leadership } from './leadership.js';
@@ -70,8 +71,11 @@ export class Election {
     const timeoutMs = validateTimeout(options.timeoutMs);
     const { ctx } = this;
     const started = performance.now();
-    const deadline = timeoutMs !== undefined ? AbortSignal.timeout(Math.ceil(timeoutMs)) : undefined;
-    const signal = AbortSignal.any([options.signal, deadline].filter((s): s is AbortSignal => s !== undefined));
+    const link = linkSignals(
+      [options.signal],
+      timeoutMs !== undefined ? { ms: timeoutMs, reason: () => timedOut() } : undefined,
+    );
+    const { signal } = link;
     const timedOut = (cause?: unknown) =>
       new LockTimeoutError(`${this.what}: not elected within ${timeoutMs} ms; no key was left behind`, { cause });
     try {
@@ -123,8 +127,10 @@ export class Election {
       return leadership;
     } catch (err) {
       if (options.signal?.aborted) throw options.signal.reason;
-      if (deadline?.aborted && (isLockTimeoutError(err) || err === deadline.reason)) throw timedOut(err);
+      if (link.timedOut && (isLockTimeoutError(err) || err === signal.reason)) throw timedOut(err);
       throw err;
+    } finally {
+      link.unlink();
     }
   }
 

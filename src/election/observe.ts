@@ -16,6 +16,7 @@
 import { Channel } from '../channel.js';
 import type { CoordContext } from '../context.js';
 import { directChildren } from '../lock/queue.js';
+import { linkSignals } from '../signals.js';
 import type { WatchEvent, WatchHandle } from '../watch.js';
 import { type LeaderInfo, readCandidates, sameLeader } from './leader.js';
 import { persist } from './persist.js';
@@ -105,7 +106,8 @@ export async function* observeLeader(
   signal?: AbortSignal,
 ): AsyncGenerator<LeaderInfo | undefined, void, undefined> {
   const stop = new AbortController();
-  const inner = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+  const link = linkSignals([signal, stop.signal]);
+  const inner = link.signal;
   const channel = new Channel<Update>();
   const updates = channel.iterate({ signal });
   // When the coordinator closes, the iteration ends (after what was already reported).
@@ -124,6 +126,7 @@ export async function* observeLeader(
     }
   } finally {
     ctx.closed.removeEventListener('abort', onClose);
+    link.unlink();
     stop.abort();
     channel.end();
   }

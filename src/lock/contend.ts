@@ -9,6 +9,7 @@ import { InvalidArgumentError, isLockTimeoutError, LockTimeoutError } from '../e
 import { validateTimeout } from '../keys.js';
 import { Session } from '../lease/session.js';
 import type { LockKind } from '../metrics.js';
+import { linkSignals } from '../signals.js';
 import { enterLine, tryEnterLine } from './local-line.js';
 import { Lock } from './lock.js';
 import { type Blockers, takeTurn } from './queue.js';
@@ -54,13 +55,11 @@ export function checkLockOptions(options: LockOptions | undefined): LockOptions 
 function deadline(what: string, opts: AcquireOptions): { signal: AbortSignal | undefined; clear: () => void } {
   const timeoutMs = validateTimeout(opts.timeoutMs);
   if (timeoutMs === undefined) return { signal: opts.signal, clear: () => {} };
-  const ac = new AbortController();
-  const timer = setTimeout(
-    () => ac.abort(new LockTimeoutError(`${what}: not acquired within ${timeoutMs} ms`)),
-    timeoutMs,
-  );
-  const signal = opts.signal ? AbortSignal.any([opts.signal, ac.signal]) : ac.signal;
-  return { signal, clear: () => clearTimeout(timer) };
+  const link = linkSignals([opts.signal], {
+    ms: timeoutMs,
+    reason: () => new LockTimeoutError(`${what}: not acquired within ${timeoutMs} ms`),
+  });
+  return { signal: link.signal, clear: link.unlink };
 }
 
 /**

@@ -24,6 +24,7 @@ import type { CoordContext } from '../context.js';
 import { CoordinationError, LockTimeoutError, SessionLostError } from '../errors.js';
 import { prefixEnd } from '../keys.js';
 import type { Session } from '../lease/session.js';
+import { linkSignals } from '../signals.js';
 
 /** Which keys can keep a contender waiting. */
 export interface Blockers {
@@ -106,11 +107,27 @@ async function readBlockers(spec: QueueSpec, order: SortOrder, maxCreate?: bigin
   return { kvs: members(blockers, res.kvs, false) ?? [], revision: BigInt(res.header.revision) };
 }
 
-/** Joins the queue in one transaction. Returns my token and whether my turn came at once. */
-async function join(spec: QueueSpec): Promise<{ token: bigint; revision: bigint; ready: boolean; found?: Buffer }> {
+/** The outcome of joining: my token, whether my turn came at once, else the nearest blockers ahead. */
+interface Joined {
+  readonly token: bigint;
+  readonly revision: bigint;
+  readonly ready: boolean;
+  /** When not ready and my key was new: the `limit` nearest blockers ahead of me, to watch at once. */
+  readonly ahead?: string[];
+  /** The value my key already had, when it existed. */
+  readonly found?: Buffer;
+}
+
+/**
+ * Joins the queue in one transaction. A new key is the newest in the queue, so the same
+ * round trip reads the `limit` blockers just below it: whether my turn is free, and if
+ * not, exactly the keys to watch.
+ */
+async function join(spec: QueueSpec): Promise<Joined> {
   const { ctx, session, blockers } = spec;
   const key = Buffer.from(spec.key);
   const ahead = blockersRange(blockers, SortOrder.Ascend, blockers.limit);
+  const newest = blockersRange(blockers, SortOrder.Descend, blockers.limit + 1);
   const stale = handedOut.get(session)?.get(spec.key);
   for (;;) {
     const res = await ctx.resilience.run(
@@ -120,7 +137,7 @@ async function join(spec: QueueSpec): Promise<{ token: bigint; revision: bigint;
           compare: [{ key, target: CompareTarget.Create, result: CompareResult.Equal, create_revision: 0 }],
           success: [
             { request_put: { key, value: spec.value, lease: session.leaseIdDecimal } },
-            { request_range: ahead },
+            { request_range: newest },
           ],
           failure: [{ request_range: { key } }, { request_range: ahead }],
         }),
@@ -139,10 +156,17 @@ async function join(spec: QueueSpec): Promise<{ token: bigint; revision: bigint;
       await leave(ctx, spec.what, spec.key, token);
       continue;
     }
+    if (!mine) {
+      let below = members(blockers, res.responses[1].response_range.kvs, true);
+      if (!below) below = (await readBlockers(spec, SortOrder.Descend, token - 1n)).kvs;
+      const window = below.filter((kv) => BigInt(kv.create_revision) < token).slice(0, blockers.limit);
+      const ready = window.length < blockers.limit;
+      return { token, revision, ready, ahead: ready ? undefined : window.map((kv) => kv.key.toString()) };
+    }
     let first = members(blockers, res.responses[1].response_range.kvs, true);
     if (!first) first = (await readBlockers(spec, SortOrder.Ascend)).kvs.slice(0, blockers.limit);
     const before = first.filter((kv) => BigInt(kv.create_revision) < token).length;
-    return { token, revision, ready: before < blockers.limit, found: mine?.value };
+    return { token, revision, ready: before < blockers.limit, found: mine.value };
   }
 }
 
@@ -195,24 +219,36 @@ async function nearestAhead(spec: QueueSpec, token: bigint, signal: AbortSignal)
   return { ahead: ahead.map((kv) => kv.key.toString()), revision: BigInt(res.header.revision) };
 }
 
-/** Resolves when any of `keys` is deleted at or after `from`, or when the watch cannot tell (compaction). */
-function anyDeleted(ctx: CoordContext, keys: string[], from: bigint, signal: AbortSignal): Promise<void> {
+/**
+ * Resolves 'deleted' when any of `keys` is deleted at or after `from`, or when the watch
+ * cannot tell (compaction). With `early`, resolves 'late' as soon as etcd registers a
+ * watch whose start revision has already passed: such a watch joins etcd's unsynced
+ * group and would deliver up to 100 ms late, so reading the queue again is faster.
+ */
+function anyDeleted(
+  ctx: CoordContext,
+  keys: string[],
+  from: bigint,
+  signal: AbortSignal,
+  early: boolean,
+): Promise<'deleted' | 'late'> {
   return new Promise((resolve, reject) => {
     const handles = keys.map((key) =>
       ctx.watch.watch(
         { key, startRevision: from },
         {
           onEvents: (events) => events.some((e) => e.type === 'delete') && done(),
+          onConnected: (revision) => early && revision >= from && done(undefined, 'late'),
           onCompacted: () => done(),
           onCanceled: (reason) => done(new CoordinationError(`watch of ${key} cancelled by etcd: ${reason}`)),
         },
       ),
     );
     const onAbort = () => done(signal.reason);
-    function done(err?: unknown): void {
+    function done(err?: unknown, outcome: 'deleted' | 'late' = 'deleted'): void {
       for (const h of handles) h.cancel();
       signal.removeEventListener('abort', onAbort);
-      if (err === undefined) resolve();
+      if (err === undefined) resolve(outcome);
       else reject(err);
     }
     if (signal.aborted) onAbort();
@@ -220,12 +256,23 @@ function anyDeleted(ctx: CoordContext, keys: string[], from: bigint, signal: Abo
   });
 }
 
-/** Waits herd-free until fewer than `limit` blockers are ahead of my key. */
-async function awaitTurn(spec: QueueSpec, token: bigint, signal: AbortSignal): Promise<bigint> {
+/**
+ * Waits herd-free until fewer than `limit` blockers are ahead of my key. `first` is the
+ * window read by the join (watched at once); every later read is guarded by my key.
+ */
+async function awaitTurn(
+  spec: QueueSpec,
+  token: bigint,
+  signal: AbortSignal,
+  first: { ahead: string[]; revision: bigint },
+): Promise<bigint> {
+  let early = true; // one early re-read per wait, so a busy etcd cannot make it poll
+  let window: { ahead: string[]; revision: bigint } | undefined = first;
   for (;;) {
-    const { ahead, revision } = await nearestAhead(spec, token, signal);
+    const { ahead, revision } = window ?? (await nearestAhead(spec, token, signal));
+    window = undefined;
     if (ahead.length < spec.blockers.limit) return revision;
-    await anyDeleted(spec.ctx, ahead, revision + 1n, signal);
+    if ((await anyDeleted(spec.ctx, ahead, revision + 1n, signal, early)) === 'late') early = false;
   }
 }
 
@@ -237,19 +284,22 @@ async function awaitTurn(spec: QueueSpec, token: bigint, signal: AbortSignal): P
  */
 export async function takeTurn(spec: QueueSpec, opts: WaitOptions): Promise<Turn | undefined> {
   const { session } = spec;
-  const timeout = opts.timeoutMs !== undefined ? AbortSignal.timeout(Math.ceil(opts.timeoutMs)) : undefined;
-  const signals = [session.signal, opts.signal, timeout].filter((s): s is AbortSignal => s !== undefined);
-  const signal = AbortSignal.any(signals);
+  const timeoutError = () => new LockTimeoutError(`${spec.what}: not acquired within ${opts.timeoutMs} ms`);
+  const link = linkSignals(
+    [session.signal, opts.signal],
+    opts.timeoutMs !== undefined ? { ms: opts.timeoutMs, reason: timeoutError } : undefined,
+  );
+  const { signal } = link;
   const reason = () => {
     if (opts.signal?.aborted) return opts.signal.reason;
     if (session.signal.aborted) return session.signal.reason;
-    if (timeout?.aborted) return new LockTimeoutError(`${spec.what}: not acquired within ${opts.timeoutMs} ms`);
+    if (link.timedOut) return timeoutError();
     return undefined;
   };
-  signal.throwIfAborted();
-  session.throwIfLost();
   let token: bigint | undefined;
   try {
+    signal.throwIfAborted();
+    session.throwIfLost();
     // Not abortable mid-flight: a put that lands after we gave up would orphan the key.
     const joined = await join(spec);
     token = joined.token;
@@ -260,7 +310,10 @@ export async function takeTurn(spec: QueueSpec, opts: WaitOptions): Promise<Turn
         await leave(spec.ctx, spec.what, spec.key, token);
         return undefined;
       }
-      revision = await awaitTurn(spec, token, signal);
+      revision = await awaitTurn(spec, token, signal, {
+        ahead: joined.ahead ?? (await nearestAhead(spec, token, signal)).ahead,
+        revision: joined.revision,
+      });
     }
     session.throwIfLost();
     let tokens = handedOut.get(session);
@@ -278,5 +331,7 @@ export async function takeTurn(spec: QueueSpec, opts: WaitOptions): Promise<Turn
       );
     }
     throw why;
+  } finally {
+    link.unlink();
   }
 }
