@@ -12,9 +12,10 @@
  *   cancelled and the client cancels again is harmless.
  * @module
  */
-import type { Etcd3, IWatchResponse } from 'etcd3';
+import type { Etcd3, IWatchRequest, IWatchResponse } from 'etcd3';
 import type { Logger } from 'pino';
 import { prefixEnd } from './keys.js';
+import { StreamLink } from './stream.js';
 
 /** One key change. */
 export interface WatchEvent {
@@ -71,42 +72,53 @@ interface Entry {
   next: bigint;
 }
 
-type Stream = Awaited<ReturnType<Etcd3['watchClient']['watch']>>;
-
 /** How long a watch create request may stay unanswered before the stream is given up and reopened. */
 export const ANSWER_TIMEOUT_MS = 3000;
 
 /** The shared watch stream of one coordinator. @internal */
 export class WatchHub {
   private readonly entries = new Map<number, Entry>();
-  private stream: Stream | undefined;
-  private connecting = false;
-  private closed = false;
+  private readonly link: StreamLink<IWatchRequest, IWatchResponse>;
+  private readonly logger: Logger;
   private nextId = 1;
-  private backoffMs = 0;
   /** Create requests on the current stream that etcd has not answered yet. */
   private unanswered = 0;
   private watchdog: NodeJS.Timeout | undefined;
-  private reconnectTimer: NodeJS.Timeout | undefined;
   /** Number of watch events received, for diagnostics and benchmarks. */
   eventsReceived = 0;
 
-  constructor(
-    private readonly client: Etcd3,
-    private readonly logger: Logger,
-  ) {}
+  constructor(client: Etcd3, logger: Logger) {
+    this.logger = logger;
+    this.link = new StreamLink({
+      name: 'watch',
+      logger,
+      open: () => client.watchClient.watch(),
+      wanted: () => this.entries.size > 0,
+      onOpen: () => {
+        for (const e of this.entries.values()) this.create(e);
+      },
+      onData: (res) => this.onResponse(res),
+      onBroken: (err) => {
+        this.unanswered = 0;
+        clearTimeout(this.watchdog);
+        this.watchdog = undefined;
+        for (const e of [...this.entries.values()]) call(this.logger, () => e.handlers.onDisconnected?.(err));
+      },
+      backoff: { minMs: 100, maxMs: 5000 },
+    });
+  }
 
   /** True while the stream is open. */
   get connected(): boolean {
-    return this.stream !== undefined;
+    return this.link.isOpen;
   }
 
   /** Starts a watcher. */
   watch(spec: WatchSpec, handlers: WatchHandlers): WatchHandle {
     const entry: Entry = { id: this.nextId++, spec, handlers, next: spec.startRevision };
     this.entries.set(entry.id, entry);
-    if (this.stream) this.create(entry);
-    else this.ensureStream();
+    if (this.link.isOpen) this.create(entry);
+    else this.link.ensure();
     return {
       cancel: () => {
         if (!this.entries.delete(entry.id)) return;
@@ -117,20 +129,13 @@ export class WatchHub {
 
   /** Ends the stream and forgets every watcher. */
   close(): void {
-    this.closed = true;
-    clearTimeout(this.reconnectTimer);
+    clearTimeout(this.watchdog);
     this.entries.clear();
-    const s = this.stream;
-    this.stream = undefined;
-    s?.cancel();
+    this.link.close();
   }
 
-  private write(msg: object): void {
-    try {
-      this.stream?.write(msg as never);
-    } catch (err) {
-      this.logger.debug({ err }, 'watch stream write failed');
-    }
+  private write(msg: IWatchRequest): void {
+    this.link.write(msg);
   }
 
   private create(entry: Entry): void {
@@ -148,56 +153,6 @@ export class WatchHub {
     });
   }
 
-  private ensureStream(): void {
-    if (this.stream || this.connecting || this.closed || this.reconnectTimer) return;
-    this.connecting = true;
-    this.client.watchClient.watch().then(
-      (stream) => {
-        this.connecting = false;
-        if (this.closed) {
-          stream.cancel();
-          return;
-        }
-        this.stream = stream;
-        stream.on('data', (res: IWatchResponse) => {
-          if (this.stream === stream) this.onResponse(res); // never a late answer of a broken stream
-        });
-        stream.on('error', (err: Error) => this.onBroken(stream, err));
-        stream.on('end', () => this.onBroken(stream, new Error('watch stream ended')));
-        for (const e of this.entries.values()) this.create(e);
-      },
-      (err: Error) => {
-        this.connecting = false;
-        this.scheduleReconnect(err);
-      },
-    );
-  }
-
-  private onBroken(stream: Stream, err: Error): void {
-    if (this.stream !== stream) return;
-    this.stream = undefined;
-    this.unanswered = 0;
-    clearTimeout(this.watchdog);
-    this.watchdog = undefined;
-    stream.cancel();
-    if (this.closed) return;
-    this.logger.debug({ err: err.message }, 'watch stream broken');
-    for (const e of [...this.entries.values()]) call(this.logger, () => e.handlers.onDisconnected?.(err));
-    this.scheduleReconnect(err);
-  }
-
-  private scheduleReconnect(err: Error): void {
-    if (this.closed) return;
-    this.backoffMs = Math.min(5000, Math.max(100, this.backoffMs * 2));
-    const delay = this.backoffMs / 2 + Math.random() * (this.backoffMs / 2);
-    this.logger.debug({ err: err.message, delay }, 'watch stream reconnecting');
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = undefined;
-      if (this.entries.size > 0) this.ensureStream();
-    }, delay);
-    this.reconnectTimer.unref?.();
-  }
-
   /**
    * A stream whose connection hangs (a black-holed network accepts the connection and
    * never answers; gRPC would wait for its keepalive, or for ever while connecting) is
@@ -205,12 +160,9 @@ export class WatchHub {
    */
   private armWatchdog(): void {
     if (this.watchdog || this.unanswered === 0) return;
-    const stream = this.stream;
     this.watchdog = setTimeout(() => {
       this.watchdog = undefined;
-      if (stream && this.stream === stream && this.unanswered > 0) {
-        this.onBroken(stream, new Error(`no answer to a watch request within ${ANSWER_TIMEOUT_MS} ms`));
-      }
+      if (this.unanswered > 0) this.link.fail(new Error(`no answer to a watch request within ${ANSWER_TIMEOUT_MS} ms`));
     }, ANSWER_TIMEOUT_MS);
     this.watchdog.unref?.();
   }
@@ -223,7 +175,7 @@ export class WatchHub {
     const entry = this.entries.get(Number(res.watch_id));
     if (!entry) return;
     if (res.created && !res.canceled) {
-      this.backoffMs = 0;
+      this.link.answered();
       call(this.logger, () => entry.handlers.onConnected?.(BigInt(res.header.revision)));
     }
     if (res.canceled) {

@@ -8,8 +8,9 @@
  * jittered exponential backoff; keepalives sent on the old stream are forgotten.
  * @module
  */
-import type { Etcd3, ILeaseKeepAliveResponse } from 'etcd3';
+import type { Etcd3, ILeaseKeepAliveRequest, ILeaseKeepAliveResponse } from 'etcd3';
 import type { Logger } from 'pino';
+import { StreamLink } from '../stream.js';
 
 /** How long a keepalive may stay unanswered before the stream is given up and reopened. */
 export const KEEPALIVE_ANSWER_TIMEOUT_MS = 2000;
@@ -29,32 +30,46 @@ interface Slot {
   pending: number[];
 }
 
-type Stream = Awaited<ReturnType<Etcd3['leaseClient']['leaseKeepAlive']>>;
-
 /** @internal */
 export class KeepAliveStream {
   private readonly slots = new Map<string, Slot>();
-  private stream: Stream | undefined;
-  private connecting = false;
-  private closed = false;
-  private backoffMs = 0;
-  private reconnectTimer: NodeJS.Timeout | undefined;
+  private readonly link: StreamLink<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>;
+  private readonly logger: Logger;
   /** Keepalive requests sent, for diagnostics and benchmarks. */
   sent = 0;
-  /** Streams opened, for diagnostics and benchmarks. */
-  streamsOpened = 0;
 
-  constructor(
-    private readonly client: Etcd3,
-    private readonly logger: Logger,
-  ) {}
+  constructor(client: Etcd3, logger: Logger) {
+    this.link = new StreamLink({
+      name: 'keepalive',
+      logger,
+      open: () => client.leaseClient.leaseKeepAlive(),
+      wanted: () => this.slots.size > 0,
+      onOpen: () => {
+        for (const slot of this.slots.values()) {
+          slot.pending = [];
+          this.send(slot);
+        }
+      },
+      onData: (res) => this.onResponse(res),
+      onBroken: () => {
+        for (const slot of this.slots.values()) slot.pending = [];
+      },
+      backoff: { minMs: 50, maxMs: 2000 },
+    });
+    this.logger = logger;
+  }
+
+  /** Streams opened, for diagnostics and benchmarks. */
+  get streamsOpened(): number {
+    return this.link.opened;
+  }
 
   /** Starts keeping `member` alive. */
   add(member: KeepAliveMember): void {
     const slot: Slot = { member, timer: undefined, pending: [] };
     this.slots.set(member.id, slot);
     this.schedule(slot, member.intervalMs);
-    this.ensureStream();
+    this.link.ensure();
   }
 
   /** Stops keeping the lease alive (it then expires at its TTL unless revoked). */
@@ -73,13 +88,9 @@ export class KeepAliveStream {
 
   /** Ends the stream; members are dropped. */
   close(): void {
-    this.closed = true;
-    clearTimeout(this.reconnectTimer);
     for (const s of this.slots.values()) clearTimeout(s.timer);
     this.slots.clear();
-    const s = this.stream;
-    this.stream = undefined;
-    s?.cancel();
+    this.link.close();
   }
 
   private schedule(slot: Slot, delay: number): void {
@@ -91,56 +102,24 @@ export class KeepAliveStream {
   }
 
   private send(slot: Slot): void {
-    if (!this.stream) {
-      this.ensureStream();
+    if (!this.link.isOpen) {
+      this.link.ensure();
       return;
     }
     const oldest = slot.pending[0];
     if (oldest !== undefined && performance.now() - oldest > KEEPALIVE_ANSWER_TIMEOUT_MS) {
       // The stream takes keepalives but answers none (a hung connection): reopen it.
-      this.onBroken(this.stream, new Error(`no keepalive answered within ${KEEPALIVE_ANSWER_TIMEOUT_MS} ms`));
+      this.link.fail(new Error(`no keepalive answered within ${KEEPALIVE_ANSWER_TIMEOUT_MS} ms`));
       return;
     }
-    try {
-      this.stream.write({ ID: slot.member.id });
+    if (this.link.write({ ID: slot.member.id })) {
       slot.pending.push(performance.now());
       this.sent++;
-    } catch (err) {
-      this.logger.debug({ err }, 'keepalive write failed');
     }
-  }
-
-  private ensureStream(): void {
-    if (this.stream || this.connecting || this.closed || this.reconnectTimer || this.slots.size === 0) return;
-    this.connecting = true;
-    this.client.leaseClient.leaseKeepAlive().then(
-      (stream) => {
-        this.connecting = false;
-        if (this.closed) {
-          stream.cancel();
-          return;
-        }
-        this.stream = stream;
-        this.streamsOpened++;
-        stream.on('data', (res: ILeaseKeepAliveResponse) => {
-          if (this.stream === stream) this.onResponse(res); // never a late answer of a broken stream
-        });
-        stream.on('error', (err: Error) => this.onBroken(stream, err));
-        stream.on('end', () => this.onBroken(stream, new Error('keepalive stream ended')));
-        for (const slot of this.slots.values()) {
-          slot.pending = [];
-          this.send(slot);
-        }
-      },
-      (err: Error) => {
-        this.connecting = false;
-        this.scheduleReconnect(err);
-      },
-    );
   }
 
   private onResponse(res: ILeaseKeepAliveResponse): void {
-    this.backoffMs = 0;
+    this.link.answered();
     const slot = this.slots.get(String(res.ID));
     if (!slot) return;
     const sentAt = slot.pending.shift();
@@ -153,26 +132,5 @@ export class KeepAliveStream {
     } catch (err) {
       this.logger.error({ err }, 'keepalive handler threw');
     }
-  }
-
-  private onBroken(stream: Stream, err: Error): void {
-    if (this.stream !== stream) return;
-    this.stream = undefined;
-    stream.cancel();
-    for (const slot of this.slots.values()) slot.pending = [];
-    if (this.closed) return;
-    this.logger.debug({ err: err.message }, 'keepalive stream broken');
-    this.scheduleReconnect(err);
-  }
-
-  private scheduleReconnect(err: Error): void {
-    if (this.closed) return;
-    this.backoffMs = Math.min(2000, Math.max(50, this.backoffMs * 2));
-    const delay = this.backoffMs / 2 + Math.random() * (this.backoffMs / 2);
-    this.logger.debug({ err: err.message, delay }, 'keepalive stream reconnecting');
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = undefined;
-      this.ensureStream();
-    }, delay);
   }
 }
