@@ -46,9 +46,11 @@ describe('herd-free handoff', () => {
     const at10 = await eventsPerHandoff(holder, waiters, 'herd10', 10);
     const at50 = await eventsPerHandoff(holder, waiters, 'herd50', 50);
     // A herd (every waiter watching the whole prefix) would deliver ~n/2 events per handoff.
-    expect(at10).toBeGreaterThanOrEqual(1);
+    // Slightly under 1 is fine: a waiter whose watch etcd registered in the past reads the
+    // queue again at once, and may find its predecessor gone without an event.
+    expect(at10).toBeGreaterThan(0);
     expect(at10).toBeLessThanOrEqual(2);
-    expect(at50).toBeGreaterThanOrEqual(1);
+    expect(at50).toBeGreaterThan(0);
     expect(at50).toBeLessThanOrEqual(2);
     expect(Math.abs(at50 - at10)).toBeLessThanOrEqual(0.5);
   }, 60_000);

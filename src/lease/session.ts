@@ -92,6 +92,8 @@ export class Session {
     id: string,
     ttl: number,
     grantSentAt: number,
+    /** Seconds the lease had left when `grantSentAt` was taken (default: the whole TTL). */
+    remaining = ttl,
   ) {
     this.leaseIdDecimal = id;
     this.leaseId = leaseHex(id);
@@ -101,7 +103,7 @@ export class Session {
     this.retryRevokeMs = Math.min(5000, Math.max(250, ttl * 250));
     this.logger = deps.logger.child({ lease: this.leaseId });
     this.lastAckSentAt = grantSentAt;
-    this.deadline = grantSentAt + ttl * 1000 - this.marginMs;
+    this.deadline = grantSentAt + remaining * 1000 - this.marginMs;
     this.arm();
     deps.keepAlive.add({
       id,
@@ -254,8 +256,9 @@ export class Session {
  */
 export async function grantSession(deps: SessionDeps, ttl: number, signal?: AbortSignal): Promise<Session> {
   const id = (randomBytes(8).readBigUInt64BE() & 0x7fff_ffff_ffff_ffffn || 1n).toString();
-  const sentAt = performance.now();
+  let sentAt = performance.now();
   let granted: number;
+  let remaining: number | undefined;
   try {
     const res = await deps.resilience.run(
       'grant lease',
@@ -271,11 +274,25 @@ export async function grantSession(deps: SessionDeps, ttl: number, signal?: Abor
     );
     if (res.error) throw new CoordinationError(`etcd refused the lease: ${res.error}`);
     granted = Number(res.TTL);
+    if (performance.now() - sentAt > (granted * 1000) / 3) {
+      // A slow grant (a retry during a leader election, say): dating the lease from the
+      // first attempt would leave little or nothing of it. Ask etcd what is left instead;
+      // the answer is dated by this request's send time, so the deadline stays early.
+      sentAt = performance.now();
+      const ttlRes = await deps.resilience.run(
+        'read lease TTL',
+        () => deps.client.leaseClient.leaseTimeToLive({ ID: id }),
+        { idempotent: true, signal },
+      );
+      remaining = Number(ttlRes.TTL);
+      if (remaining <= 0)
+        throw new SessionLostError(`the lease granted for a new session expired before it could be used`);
+    }
   } catch (err) {
     signal?.throwIfAborted();
     throw err;
   }
-  const session = new Session(deps, id, granted, sentAt);
+  const session = new Session(deps, id, granted, sentAt, remaining);
   deps.emit?.({ type: 'session.granted', lease: session.leaseId, ttl: granted });
   if (signal?.aborted) {
     await session.close();
