@@ -4,10 +4,9 @@
  * `Election.observe()`.
  * @module
  */
-import { type IKeyValue, SortOrder, SortTarget } from 'etcd3';
+import type { IKeyValue } from 'etcd3';
 import type { CoordContext } from '../context.js';
-import { prefixEnd } from '../keys.js';
-import { directChildren } from '../lock/queue.js';
+import { directChildren, queueRange } from '../lock/queue.js';
 
 /** The leader of an election, as `leader()` and `observe()` report it. */
 export interface LeaderInfo {
@@ -37,18 +36,10 @@ export function sameLeader(a: LeaderInfo | undefined, b: LeaderInfo | undefined)
 }
 
 async function range(ctx: CoordContext, what: string, prefix: string, limit: number, signal?: AbortSignal) {
-  return ctx.resilience.run(
-    `${what}: read candidates`,
-    () =>
-      ctx.client.kv.range({
-        key: Buffer.from(prefix),
-        range_end: prefixEnd(prefix),
-        sort_order: SortOrder.Ascend,
-        sort_target: SortTarget.Create,
-        limit,
-      }),
-    { idempotent: true, signal },
-  );
+  return ctx.resilience.run(`${what}: read candidates`, () => ctx.client.kv.range(queueRange(prefix, { limit })), {
+    idempotent: true,
+    signal,
+  });
 }
 
 /** Every candidate (direct children of `prefix`), in create-revision order. */

@@ -2,9 +2,9 @@
  * Reads who holds a queue: the first `limit` member keys by create revision.
  * @module
  */
-import { SortOrder, SortTarget } from 'etcd3';
 import type { CoordContext } from '../context.js';
-import { leaseHex, prefixEnd } from '../keys.js';
+import { leaseHex } from '../keys.js';
+import { queueRange } from './queue.js';
 
 /** One holder of a lock, permit or rwlock, as etcd sees it. */
 export interface LockHolder {
@@ -26,14 +26,7 @@ export async function readHolders(
 ): Promise<LockHolder[]> {
   const res = await ctx.resilience.run(
     `${what}: read holders`,
-    () =>
-      ctx.client.kv.range({
-        key: Buffer.from(prefix),
-        range_end: prefixEnd(prefix),
-        sort_order: SortOrder.Ascend,
-        sort_target: SortTarget.Create,
-        keys_only: true,
-      }),
+    () => ctx.client.kv.range(queueRange(prefix, { keysOnly: true })),
     { idempotent: true },
   );
   return res.kvs

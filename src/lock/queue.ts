@@ -79,16 +79,27 @@ export function directChildren(prefix: string): (key: string) => boolean {
   return (key) => key.startsWith(prefix) && LEASE_HEX.test(key.slice(prefix.length));
 }
 
-function blockersRange(b: Blockers, order: SortOrder, limit: number, maxCreate?: bigint): IRangeRequest {
+/**
+ * A read of the keys under `prefix` in create-revision order (queue order), `limit`
+ * of them (0: all), with values unless `keysOnly`, created at or before `maxCreate`.
+ */
+export function queueRange(
+  prefix: string,
+  opts: { order?: SortOrder; limit?: number; keysOnly?: boolean; maxCreate?: bigint } = {},
+): IRangeRequest {
   return {
-    key: Buffer.from(b.prefix),
-    range_end: prefixEnd(b.prefix),
-    sort_order: order,
+    key: Buffer.from(prefix),
+    range_end: prefixEnd(prefix),
+    sort_order: opts.order ?? SortOrder.Ascend,
     sort_target: SortTarget.Create,
-    limit,
-    keys_only: true,
-    ...(maxCreate !== undefined ? { max_create_revision: maxCreate.toString() } : {}),
+    limit: opts.limit ?? 0,
+    keys_only: opts.keysOnly ?? false,
+    ...(opts.maxCreate !== undefined ? { max_create_revision: opts.maxCreate.toString() } : {}),
   };
+}
+
+function blockersRange(b: Blockers, order: SortOrder, limit: number, maxCreate?: bigint): IRangeRequest {
+  return queueRange(b.prefix, { order, limit, keysOnly: true, maxCreate });
 }
 
 /** Blocker keys from a range answer; undefined when a non-member was in a limited answer (read again unlimited). */
