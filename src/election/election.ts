@@ -10,8 +10,8 @@ import type { CoordContext } from '../context.js';
 import { InvalidArgumentError, isLockTimeoutError, LockTimeoutError } from '../errors.js';
 import { queueKey, queuePrefix, validateName, validateTimeout } from '../keys.js';
 import { Session } from '../lease/session.js';
-import { enterLine } from '../lock/local-line.js';
-import { directChildren, type Turn, takeTurn } from '../lock/queue.js';
+import { enterLine, tryEnterLine } from '../lock/local-line.js';
+import { directChildren, takeTurn } from '../lock/queue.js';
 import { linkSignals } from '../signals.js';
 import { type LeaderInfo, readLeader } from './leader.js';
 import { LeaderJob, type LeaderJobOptions, type LeaderTask } from './leader-job.js';
@@ -65,8 +65,26 @@ export class Election {
    * @throws SessionLostError when the session is lost while waiting
    */
   async campaign(value: string, options: CampaignOptions = {}): Promise<Leadership> {
+    return (await this.contest('campaign', value, options, true)) as Leadership;
+  }
+
+  /**
+   * Leads with `value` only if nobody leads or waits now; never waits. Resolves undefined
+   * otherwise, leaving no key behind (like `Mutex.tryAcquire()`).
+   * @throws InvalidArgumentError when `value` is not a string (nothing is written)
+   */
+  async tryCampaign(value: string, options: { signal?: AbortSignal } = {}): Promise<Leadership | undefined> {
+    return this.contest('tryCampaign', value, options, false);
+  }
+
+  private async contest(
+    call: string,
+    value: string,
+    options: CampaignOptions,
+    wait: boolean,
+  ): Promise<Leadership | undefined> {
     if (typeof value !== 'string') {
-      throw new InvalidArgumentError(`${this.what}: campaign(value): value must be a string, got ${typeof value}`);
+      throw new InvalidArgumentError(`${this.what}: ${call}(value): value must be a string, got ${typeof value}`);
     }
     const timeoutMs = validateTimeout(options.timeoutMs);
     const { ctx } = this;
@@ -83,13 +101,13 @@ export class Election {
       ctx.assertOpen();
       const session = this.session ?? (await ctx.defaultSession(signal));
       const key = queueKey(ctx.namespace, this.name, session.leaseId);
-      const exitLine = await enterLine(session, key, signal);
+      const exitLine = wait ? await enterLine(session, key, signal) : tryEnterLine(session, key);
+      if (!exitLine) return undefined;
       let leadership: Leadership;
       try {
         const remaining =
           timeoutMs === undefined ? undefined : Math.max(0, Math.ceil(timeoutMs - (performance.now() - started)));
-        // With wait: true, takeTurn resolves a turn or rejects.
-        const turn = (await takeTurn(
+        const turn = await takeTurn(
           {
             ctx,
             what: this.what,
@@ -98,8 +116,12 @@ export class Election {
             session,
             blockers: { prefix: this.prefix, limit: 1, member: directChildren(this.prefix) },
           },
-          { wait: true, signal: options.signal, timeoutMs: remaining },
-        )) as Turn;
+          { wait, signal: options.signal, timeoutMs: remaining },
+        );
+        if (!turn) {
+          exitLine();
+          return undefined;
+        }
         const relativeKey = key.slice(ctx.namespace.length);
         leadership = new Leadership(
           { ctx, name: this.name, what: this.what, relativeKey, session, exitLine },

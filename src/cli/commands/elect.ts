@@ -9,7 +9,6 @@ import { stringOption } from '../args.js';
 import type { Command } from '../command.js';
 import { EXIT } from '../exit.js';
 import { DEFAULT_GRACE_SECONDS, holdOptions, openHoldSession, runHolding, waitInQueue } from '../hold.js';
-import { tryCampaign } from '../try-campaign.js';
 
 /** `elect`: see the help text. */
 export const electCommand: Command = {
@@ -60,7 +59,7 @@ Examples:
     const label = `waiting for leadership of ${name}`;
     const describeFirst = (v: string) => `leader: ${v}`;
     const leadership = options.noWait
-      ? await tryCampaign(election, session, value, signal)
+      ? await election.tryCampaign(value, { signal })
       : await waitInQueue(inv, { coord, session, name, label, describeFirst }, () =>
           election.campaign(value, { signal, timeoutMs: options.timeoutMs }),
         );
