@@ -18,14 +18,16 @@ export interface RevokeDeps {
 }
 
 /**
- * Revokes the lease (`id` in decimal), retrying transient errors. Resolves once etcd no
- * longer has it (revoked now, or already unknown); rejects with the mapped error otherwise.
+ * Revokes the lease (`id` in decimal), retrying transient errors until `signal` aborts.
+ * Resolves once etcd no longer has it (revoked now, or already unknown); rejects with the
+ * mapped error (or the signal's reason) otherwise.
  * @internal
  */
-export async function revokeLease(deps: RevokeDeps, id: string, name: string): Promise<void> {
+export async function revokeLease(deps: RevokeDeps, id: string, name: string, signal?: AbortSignal): Promise<void> {
   try {
     await deps.resilience.run(`revoke lease ${name}`, () => deps.client.leaseClient.leaseRevoke({ ID: id }), {
       idempotent: true,
+      signal,
     });
   } catch (err) {
     if (isSessionLostError(err)) return; // etcd no longer knows it: gone already

@@ -166,7 +166,9 @@ export class Session {
     this.finish('closed', new SessionLostError(`session ${this.leaseId} was closed`));
     if (!wasAlive) return;
     try {
-      await revokeLease(this.deps, this.leaseIdDecimal, this.leaseId);
+      // Bounded: close() must not hang on an unreachable etcd; the background revoke goes on.
+      const bound = AbortSignal.timeout(this.deps.resilience.options.callTimeoutMs);
+      await revokeLease(this.deps, this.leaseIdDecimal, this.leaseId, bound);
     } catch (err) {
       if (isClosedError(err)) return;
       this.logger.warn({ err }, 'could not revoke the lease; retrying in the background until etcd answers');
