@@ -9,11 +9,6 @@ export class Channel<T> {
   private readonly subscribers = new Set<Subscriber<T>>();
   private ended = false;
 
-  /** True after {@link end}. */
-  get isEnded(): boolean {
-    return this.ended;
-  }
-
   /** Delivers a value to every current iteration. */
   push(value: T): void {
     if (this.ended) return;

@@ -108,11 +108,6 @@ export class WatchHub {
     });
   }
 
-  /** True while the stream is open. */
-  get connected(): boolean {
-    return this.link.isOpen;
-  }
-
   /** Starts a watcher. */
   watch(spec: WatchSpec, handlers: WatchHandlers): WatchHandle {
     const entry: Entry = { id: this.nextId++, spec, handlers, next: spec.startRevision };
