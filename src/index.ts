@@ -11,6 +11,7 @@ export type { LeaderInfo } from './election/leader.js';
 export type { BackoffReason, LeaderJobOptions, LeaderJobState, LeaderTask } from './election/leader-job.js';
 export { LeaderJob } from './election/leader-job.js';
 export { Leadership } from './election/leadership.js';
+export type { LeaderUpdate } from './election/observe.js';
 export {
   AuthenticationError,
   ClosedError,
@@ -35,6 +36,7 @@ export {
   PermissionDeniedError,
   SessionLostError,
 } from './errors.js';
+export type { Contender, InspectOptions, QueueView, ServiceView, Snapshot } from './inspect/types.js';
 export { MIN_TTL_SECONDS } from './keys.js';
 export type { SessionState, SessionStatus } from './lease/session.js';
 export { deadlineMarginMs, Session } from './lease/session.js';

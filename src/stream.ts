@@ -2,7 +2,14 @@
  * One long-lived gRPC duplex stream, reopened after it breaks. The lifecycle shared by
  * the keepalive stream and the watch stream: open on demand, ignore late messages of a
  * stream that was already replaced, reopen with jittered exponential backoff, give up a
- * stream on request (e.g. when it stops answering), and close for good.
+ * stream on request, and close for good.
+ *
+ * Liveness is proven, not assumed: a request that etcd must answer starts a clock
+ * ({@link StreamLink.expectAnswer}), and any message from etcd stops it. A stream that
+ * stays silent past `answerMs` is given up and reopened (a frozen etcd or a hung
+ * connection keeps a TCP connection open and answers nothing; gRPC's keepalive would
+ * notice only after ~9 s). With `probe`, a stream silent for `idleMs` asks etcd for an
+ * answer by itself, so silence is bounded even when nothing else is sent.
  * @internal
  * @module
  */
@@ -34,6 +41,14 @@ export interface StreamLinkOptions<Req, Res> {
   onBroken(err: Error): void;
   /** Reconnect backoff bounds, ms. */
   readonly backoff: { readonly minMs: number; readonly maxMs: number };
+  /** How long a request may stay unanswered before the stream is given up, ms. */
+  readonly answerMs: number;
+  /**
+   * Asks etcd for an answer after `idleMs` of silence (e.g. a watch progress request);
+   * returns false when it could not send. Without it, only requests the owner sends
+   * (and marks with {@link StreamLink.expectAnswer}) are timed.
+   */
+  readonly probe?: { readonly idleMs: number; send(): boolean };
 }
 
 /** @internal */
@@ -43,8 +58,15 @@ export class StreamLink<Req, Res> {
   private closed = false;
   private backoffMs = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
+  /** When the current stream last delivered a message (performance.now()). */
+  private heardAt = 0;
+  /** When the oldest request still unanswered was sent; undefined when none is. */
+  private waitingSince: number | undefined;
+  private livenessTimer: NodeJS.Timeout | undefined;
   /** Streams opened so far. */
   opened = 0;
+  /** Streams given up because etcd left a request unanswered for `answerMs`. */
+  silentFailures = 0;
 
   constructor(private readonly o: StreamLinkOptions<Req, Res>) {}
 
@@ -78,18 +100,36 @@ export class StreamLink<Req, Res> {
         }
         this.stream = stream;
         this.opened++;
+        this.heardAt = performance.now();
+        this.waitingSince = undefined;
         stream.on('data', (res: Res) => {
-          if (this.stream === stream) this.o.onData(res); // never a late answer of a broken stream
+          if (this.stream !== stream) return; // never a late answer of a broken stream
+          this.heardAt = performance.now();
+          this.waitingSince = undefined;
+          this.o.onData(res);
         });
         stream.on('error', (err: Error) => this.broken(stream, err));
         stream.on('end', () => this.broken(stream, new Error(`${this.o.name} stream ended`)));
         this.o.onOpen();
+        this.armLiveness();
       },
       (err: Error) => {
         this.connecting = false;
         this.scheduleReconnect(err);
       },
     );
+  }
+
+  /**
+   * A request that etcd must answer was just sent: unless some message arrives within
+   * `answerMs`, the stream is given up and reopened.
+   */
+  expectAnswer(): void {
+    if (this.waitingSince !== undefined || !this.stream) return;
+    this.waitingSince = performance.now();
+    clearTimeout(this.livenessTimer); // its deadline may be later than this one
+    this.livenessTimer = undefined;
+    this.armLiveness();
   }
 
   /** The stream answered: the next reconnect starts from the smallest backoff again. */
@@ -106,6 +146,7 @@ export class StreamLink<Req, Res> {
   close(): void {
     this.closed = true;
     clearTimeout(this.reconnectTimer);
+    clearTimeout(this.livenessTimer);
     const s = this.stream;
     this.stream = undefined;
     s?.cancel();
@@ -114,11 +155,46 @@ export class StreamLink<Req, Res> {
   private broken(stream: DuplexStream<Req, Res>, err: Error): void {
     if (this.stream !== stream) return;
     this.stream = undefined;
+    this.waitingSince = undefined;
     stream.cancel(); // etcd3 then resets the host's channel, so a hung connection is dropped too
     if (this.closed) return;
     this.o.logger.debug({ err: err.message }, `${this.o.name} stream broken`);
     this.o.onBroken(err);
     this.scheduleReconnect(err);
+  }
+
+  /**
+   * One lazy timer: messages only record when they came, and the timer, when it fires,
+   * works out what is due (give up, probe, or sleep until the next deadline).
+   */
+  private armLiveness(): void {
+    if (this.livenessTimer || !this.stream) return;
+    const due = this.nextDue();
+    if (due === undefined) return;
+    this.livenessTimer = setTimeout(() => this.checkLiveness(), Math.max(0, due - performance.now()));
+    this.livenessTimer.unref?.();
+  }
+
+  private nextDue(): number | undefined {
+    if (this.waitingSince !== undefined) return this.waitingSince + this.o.answerMs;
+    if (this.o.probe && this.o.wanted()) return this.heardAt + this.o.probe.idleMs;
+    return undefined;
+  }
+
+  private checkLiveness(): void {
+    this.livenessTimer = undefined;
+    if (!this.stream) return;
+    const now = performance.now();
+    if (this.waitingSince !== undefined && now - this.waitingSince >= this.o.answerMs) {
+      this.silentFailures++;
+      this.fail(new Error(`${this.o.name} stream: no answer from etcd within ${this.o.answerMs} ms`));
+      return;
+    }
+    const probe = this.o.probe;
+    if (this.waitingSince === undefined && probe && this.o.wanted() && now - this.heardAt >= probe.idleMs) {
+      if (probe.send()) this.waitingSince = now;
+    }
+    this.armLiveness();
   }
 
   private scheduleReconnect(err: Error): void {

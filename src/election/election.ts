@@ -16,7 +16,7 @@ import { linkSignals } from '../signals.js';
 import { type LeaderInfo, readLeader } from './leader.js';
 import { LeaderJob, type LeaderJobOptions, type LeaderTask } from './leader-job.js';
 import { Leadership } from './leadership.js';
-import { observeLeader } from './observe.js';
+import { type LeaderUpdate, observeLeader, observeUpdates } from './observe.js';
 
 /** Options of `coord.election()`. */
 export interface ElectionOptions {
@@ -170,6 +170,17 @@ export class Election {
    */
   observe(options: { signal?: AbortSignal } = {}): AsyncIterableIterator<LeaderInfo | undefined> {
     return observeLeader(this.ctx, this.what, this.prefix, options.signal);
+  }
+
+  /**
+   * Like {@link Election.observe}, and also says when the reported leader cannot be
+   * vouched for: `{ type: 'stale' }` when the watch stream broke or etcd stopped
+   * answering it (within about 2.5 s of etcd freezing), `{ type: 'fresh' }` when etcd
+   * answered again. Leader changes come as `{ type: 'leader', leader }`, the first one
+   * at once.
+   */
+  observeStatus(options: { signal?: AbortSignal } = {}): AsyncIterableIterator<LeaderUpdate> {
+    return observeUpdates(this.ctx, this.what, this.prefix, options.signal);
   }
 
   /**

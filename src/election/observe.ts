@@ -11,6 +11,11 @@
  * Reconnects are the shared watch stream's business (it resumes from the last revision
  * + 1). When that revision was compacted, the candidates are read again and the
  * difference is reported; the iteration carries on.
+ *
+ * `observeStatus()` also says when the leader it reported can no longer be vouched for:
+ * 'stale' when the watch stream broke or stopped answering (etcd frozen, connection
+ * hung, token refused) or a re-read is pending, 'fresh' when etcd answered again. Changes
+ * missed meanwhile follow as 'leader' updates.
  * @module
  */
 import { Channel } from '../channel.js';
@@ -21,13 +26,30 @@ import type { WatchEvent, WatchHandle } from '../watch.js';
 import { type LeaderInfo, readCandidates, sameLeader } from './leader.js';
 import { persist } from './persist.js';
 
-type Update = { readonly leader: LeaderInfo | undefined } | { readonly error: unknown };
+/** One update of `Election.observeStatus()`. */
+export type LeaderUpdate =
+  | {
+      /** The leader now (undefined: nobody leads). The first update is always one of these. */
+      readonly type: 'leader';
+      readonly leader: LeaderInfo | undefined;
+    }
+  | {
+      /** The watch cannot vouch for the last reported leader: it may have changed meanwhile. */
+      readonly type: 'stale';
+    }
+  | {
+      /** etcd answered again; what changed meanwhile follows as 'leader' updates. */
+      readonly type: 'fresh';
+    };
+
+type Update = LeaderUpdate | { readonly type: 'error'; readonly error: unknown };
 
 /** Keeps the candidates of one election and reports leader changes. */
 class LeaderTracker {
   private readonly candidates = new Map<string, LeaderInfo>();
   private last: LeaderInfo | undefined;
   private reported = false;
+  private stale = false;
   private handle: WatchHandle | undefined;
   private readonly logger;
   private readonly member: (key: string) => boolean;
@@ -47,6 +69,7 @@ class LeaderTracker {
   /** Reads every candidate (retrying while etcd is unavailable), reports, and watches from there. */
   async resync(): Promise<void> {
     this.handle = undefined;
+    if (this.reported) this.setStale(true);
     try {
       const read = await persist(this.signal, this.logger, `${this.what}: observe`, () =>
         readCandidates(this.ctx, this.what, this.prefix, this.signal),
@@ -57,8 +80,14 @@ class LeaderTracker {
       this.report();
       this.watch(read.revision + 1n);
     } catch (err) {
-      if (!this.signal.aborted) this.out.push({ error: err });
+      if (!this.signal.aborted) this.out.push({ type: 'error', error: err });
     }
+  }
+
+  private setStale(stale: boolean): void {
+    if (this.stale === stale || this.signal.aborted) return;
+    this.stale = stale;
+    this.out.push({ type: stale ? 'stale' : 'fresh' });
   }
 
   private watch(from: bigint): void {
@@ -72,6 +101,8 @@ class LeaderTracker {
           void this.resync();
         },
         onCanceled: () => void this.resync(),
+        onDisconnected: () => this.setStale(true),
+        onConnected: () => this.setStale(false),
       },
     );
   }
@@ -94,17 +125,27 @@ class LeaderTracker {
     if (this.reported && sameLeader(leader, this.last)) return;
     this.reported = true;
     this.last = leader;
-    this.out.push({ leader });
+    this.out.push({ type: 'leader', leader });
   }
 }
 
-/** The iterator behind `Election.observe()`. @internal */
+/** The iterator behind `Election.observe()`: leader updates only. @internal */
 export async function* observeLeader(
   ctx: CoordContext,
   what: string,
   prefix: string,
   signal?: AbortSignal,
 ): AsyncGenerator<LeaderInfo | undefined, void, undefined> {
+  for await (const u of observeUpdates(ctx, what, prefix, signal)) if (u.type === 'leader') yield u.leader;
+}
+
+/** The iterator behind `Election.observeStatus()`. @internal */
+export async function* observeUpdates(
+  ctx: CoordContext,
+  what: string,
+  prefix: string,
+  signal?: AbortSignal,
+): AsyncGenerator<LeaderUpdate, void, undefined> {
   const stop = new AbortController();
   const link = linkSignals([signal, stop.signal]);
   const inner = link.signal;
@@ -121,8 +162,8 @@ export async function* observeLeader(
   if (!ctx.closed.aborted) void tracker.resync();
   try {
     for await (const u of updates) {
-      if ('error' in u) throw u.error;
-      yield u.leader;
+      if (u.type === 'error') throw u.error;
+      yield u;
     }
   } finally {
     ctx.closed.removeEventListener('abort', onClose);

@@ -55,6 +55,8 @@ export class KeepAliveStream {
         for (const slot of this.slots.values()) slot.pending = [];
       },
       backoff: { minMs: 50, maxMs: 2000 },
+      // A stream that takes keepalives but answers none (a frozen etcd, a hung connection) is reopened.
+      answerMs: KEEPALIVE_ANSWER_TIMEOUT_MS,
     });
     this.logger = logger;
   }
@@ -106,15 +108,10 @@ export class KeepAliveStream {
       this.link.ensure();
       return;
     }
-    const oldest = slot.pending[0];
-    if (oldest !== undefined && performance.now() - oldest > KEEPALIVE_ANSWER_TIMEOUT_MS) {
-      // The stream takes keepalives but answers none (a hung connection): reopen it.
-      this.link.fail(new Error(`no keepalive answered within ${KEEPALIVE_ANSWER_TIMEOUT_MS} ms`));
-      return;
-    }
     if (this.link.write({ ID: slot.member.id })) {
       slot.pending.push(performance.now());
       this.sent++;
+      this.link.expectAnswer();
     }
   }
 
