@@ -12,42 +12,86 @@ import * as etcd3 from 'etcd3';
 
 const brand = Symbol.for('etcd-coord.error');
 
-/** Base class of every error etcd-coord produces. */
+/**
+ * Base class of every error etcd-coord produces.
+ *
+ * Each class carries its name as a string literal ({@link CoordinationError.kind}), so
+ * `name` and the `isX()` guards survive minifiers that rename classes. A subclass of your
+ * own keeps the kinds of the library class it extends (`isLockTimeoutError()` stays true);
+ * give it its own `static override readonly kind = 'MyError'` to fix its `name` as well.
+ */
 export class CoordinationError extends Error {
-  /** @internal brand shared by all copies of the package. */
+  /**
+   * The error's name as a literal: what `name` is set to and what the `isX()` guards look
+   * for. Every class declares its own; a class without one takes its parent's kinds.
+   */
+  static readonly kind: string = 'CoordinationError';
+
+  /** @internal brand shared by all copies of the package: the kinds, most specific first. */
   readonly [brand]: string[];
 
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = new.target.name;
     const kinds: string[] = [];
-    for (let p: object | null = new.target.prototype; p && p !== Error.prototype; p = Object.getPrototypeOf(p)) {
-      kinds.push((p as { constructor: { name: string } }).constructor.name);
+    for (let c: typeof CoordinationError = new.target; ; c = Object.getPrototypeOf(c)) {
+      if (Object.hasOwn(c, 'kind')) kinds.push(c.kind);
+      if (c === CoordinationError) break;
     }
+    this.name = Object.hasOwn(new.target, 'kind') ? new.target.kind : new.target.name || kinds[0];
     this[brand] = kinds;
   }
 }
 
 /** Bad input: a name, TTL, endpoint, strategy or option that does not fit. Nothing was written. */
-export class InvalidArgumentError extends CoordinationError {}
+export class InvalidArgumentError extends CoordinationError {
+  /** {@inheritDoc CoordinationError.kind} */
+  static override readonly kind = 'InvalidArgumentError';
+}
 /** etcd could not be reached (dial timeout, all endpoints down, or the circuit breaker is open). */
-export class EtcdUnavailableError extends CoordinationError {}
+export class EtcdUnavailableError extends CoordinationError {
+  /** {@inheritDoc CoordinationError.kind} */
+  static override readonly kind = 'EtcdUnavailableError';
+}
 /** etcd rejected the credentials (wrong user/password, bad or missing client certificate). */
-export class AuthenticationError extends CoordinationError {}
+export class AuthenticationError extends CoordinationError {
+  /** {@inheritDoc CoordinationError.kind} */
+  static override readonly kind = 'AuthenticationError';
+}
 /** The authenticated user lacks permission for the key range. */
-export class PermissionDeniedError extends CoordinationError {}
+export class PermissionDeniedError extends CoordinationError {
+  /** {@inheritDoc CoordinationError.kind} */
+  static override readonly kind = 'PermissionDeniedError';
+}
 /** The session (its lease) is lost or closed; whatever was held on it may no longer be held. */
-export class SessionLostError extends CoordinationError {}
+export class SessionLostError extends CoordinationError {
+  /** {@inheritDoc CoordinationError.kind} */
+  static override readonly kind = 'SessionLostError';
+}
 /** An acquire or campaign did not succeed within `timeoutMs`. Nothing was left in the queue. */
-export class LockTimeoutError extends CoordinationError {}
+export class LockTimeoutError extends CoordinationError {
+  /** {@inheritDoc CoordinationError.kind} */
+  static override readonly kind = 'LockTimeoutError';
+}
 /** A lock or permit is no longer held (released, lost with its session, or its key was deleted). */
-export class LockLostError extends CoordinationError {}
+export class LockLostError extends CoordinationError {
+  /** {@inheritDoc CoordinationError.kind} */
+  static override readonly kind = 'LockLostError';
+}
 /** The caller is not (or no longer) the leader. */
-export class NotLeaderError extends CoordinationError {}
+export class NotLeaderError extends CoordinationError {
+  /** {@inheritDoc CoordinationError.kind} */
+  static override readonly kind = 'NotLeaderError';
+}
 /** The coordinator (or the object) was closed. */
-export class ClosedError extends CoordinationError {}
+export class ClosedError extends CoordinationError {
+  /** {@inheritDoc CoordinationError.kind} */
+  static override readonly kind = 'ClosedError';
+}
 /** A registration would overwrite a live instance owned by another process. */
-export class ConflictError extends CoordinationError {}
+export class ConflictError extends CoordinationError {
+  /** {@inheritDoc CoordinationError.kind} */
+  static override readonly kind = 'ConflictError';
+}
 
 function hasKind(err: unknown, kind: string): boolean {
   return (
