@@ -19,6 +19,8 @@ export interface CoordContext {
   readonly kv: Namespace;
   /** Key prefix of everything, '' or ending with '/'. */
   readonly namespace: string;
+  /** The default owner of locks (`connect({ owner })`, else `<hostname>:<pid>`), for owner records. */
+  readonly owner: string;
   readonly resilience: Resilience;
   readonly watch: WatchHub;
   /** A child logger for a component. */

@@ -17,12 +17,15 @@ import {
   isTransientEtcdError,
   mapEtcdError,
 } from './errors.js';
+import { takeSnapshot } from './inspect/inspect.js';
+import type { InspectOptions, Snapshot } from './inspect/types.js';
 import { type Endpoint, parseEndpoint, validateNamespace, validateTimeout, validateTtl } from './keys.js';
 import { KeepAliveStream } from './lease/keepalive.js';
 import { grantSession, type Session } from './lease/session.js';
 import type { AcquireOptions, LockOptions } from './lock/contend.js';
 import type { Lock } from './lock/lock.js';
 import { Mutex } from './lock/mutex.js';
+import { defaultOwner, validateOwner } from './lock/owner.js';
 import { RWLock } from './lock/rwlock.js';
 import { Semaphore } from './lock/semaphore.js';
 import { withLock } from './lock/with-lock.js';
@@ -70,6 +73,13 @@ export interface ConnectOptions {
   metrics?: MetricsRegistry;
   /** How long connect() waits for an endpoint to answer, in ms. Default 5000. */
   dialTimeoutMs?: number;
+  /**
+   * Who this coordinator's locks, semaphores and read-write locks belong to, as their
+   * owner records say (`coord.inspect()`, `etcd-coord locks`): a non-empty string of at
+   * most 256 characters without control characters. Default `<hostname>:<pid>`;
+   * `coord.mutex(name, { owner })` overrides it per lock.
+   */
+  owner?: string;
 }
 
 /** Health of one endpoint, as {@link Coordinator.health} reports it. */
@@ -172,6 +182,7 @@ export async function connect(options: ConnectOptions = {}): Promise<Coordinator
   const namespace = validateNamespace(options.namespace);
   const ttl = validateTtl(options.ttl ?? 10, 'ttl');
   const dialTimeoutMs = validateTimeout(options.dialTimeoutMs, 'dialTimeoutMs') ?? 5000;
+  const owner = validateOwner(options.owner, 'owner') ?? defaultOwner();
   const names = endpoints.map((e) => e.url);
   const resilience = new Resilience(options.policies, names);
   const client = new Etcd3(etcd3Options(endpoints, options, resilience));
@@ -182,7 +193,7 @@ export async function connect(options: ConnectOptions = {}): Promise<Coordinator
     client.close();
     throw err;
   }
-  const coord = new Coordinator(client, { namespace, ttl, logger, resilience, endpoints: names });
+  const coord = new Coordinator(client, { namespace, ttl, logger, resilience, endpoints: names, owner });
   if (options.metrics) {
     try {
       await coord.enableMetrics(options.metrics);
@@ -236,6 +247,8 @@ interface CoordinatorConfig {
   readonly logger: Logger;
   readonly resilience: Resilience;
   readonly endpoints: string[];
+  /** Default: `<hostname>:<pid>`. */
+  readonly owner?: string;
 }
 
 /** A connection to etcd and the factory of every primitive. Create with {@link connect}. */
@@ -248,6 +261,8 @@ export class Coordinator {
   readonly ttl: number;
   /** The endpoints in use. */
   readonly endpoints: readonly string[];
+  /** The default owner of this coordinator's locks (`connect({ owner })`, else `<hostname>:<pid>`). */
+  readonly owner: string;
   /** The root etcd3 client. Keys through it are not namespaced. */
   readonly client: Etcd3;
   /** @internal */
@@ -268,6 +283,7 @@ export class Coordinator {
     this.namespace = config.namespace;
     this.ttl = config.ttl;
     this.endpoints = config.endpoints;
+    this.owner = config.owner ?? defaultOwner();
     this.logger = config.logger;
     this.resilience = config.resilience;
     this.kv = config.namespace ? client.namespace(config.namespace) : client;
@@ -278,6 +294,7 @@ export class Coordinator {
       client,
       kv: this.kv,
       namespace: this.namespace,
+      owner: this.owner,
       resilience: this.resilience,
       watch: this.watchHub,
       logger: (component) => this.logger.child({ component }),
@@ -397,7 +414,7 @@ export class Coordinator {
     fn: (lock: Lock) => Promise<T> | T,
     options: AcquireOptions & LockOptions = {},
   ): Promise<T> {
-    return withLock(this.mutex(name, { session: options.session }), fn, options);
+    return withLock(this.mutex(name, { session: options.session, owner: options.owner }), fn, options);
   }
 
   private registryInstance: ServiceRegistry | undefined;
@@ -405,6 +422,20 @@ export class Coordinator {
   get registry(): ServiceRegistry {
     this.registryInstance ??= new ServiceRegistry(this.ctx);
     return this.registryInstance;
+  }
+
+  /**
+   * Who holds and who waits, under `<namespace><prefix>` (default: the whole namespace):
+   * every queue (mutex, semaphore, each side of a read-write lock, election) with its
+   * contenders in queue order and their owner records and lease TTLs, and every service
+   * with its instances. The keys are read in one consistent read (one revision); the
+   * lease TTLs are asked right after it, one request per distinct lease, concurrently.
+   * @param prefix - relative to the namespace: '' (default), a name, or the start of
+   *   names (e.g. 'jobs/').
+   * Rejects with InvalidArgumentError for a bad prefix (before anything is read).
+   */
+  inspect(prefix?: string, options: InspectOptions = {}): Promise<Snapshot> {
+    return takeSnapshot(this.ctx, prefix, options);
   }
 
   /** Health of every endpoint: reachable, latency, raft leader, revision, alarms. */

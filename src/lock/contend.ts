@@ -12,6 +12,7 @@ import type { LockKind } from '../metrics.js';
 import { linkSignals } from '../signals.js';
 import { enterLine, tryEnterLine } from './local-line.js';
 import { Lock } from './lock.js';
+import { encodeOwner, validateOwner } from './owner.js';
 import { type Blockers, takeTurn } from './queue.js';
 
 /** Options of a waiting acquire (`acquire()`, `read()`, `write()`). */
@@ -26,6 +27,12 @@ export interface AcquireOptions {
 export interface LockOptions {
   /** The session to hold on. Default: the coordinator's shared session (`coord.session()`). */
   session?: Session;
+  /**
+   * Who holds or waits, written into the key's owner record (shown by `coord.inspect()`
+   * and `etcd-coord locks`): a non-empty string of at most 256 characters without
+   * control characters. Default: `connect({ owner })`, else `<hostname>:<pid>`.
+   */
+  owner?: string;
 }
 
 /** One kind of contender on one name. @internal */
@@ -37,17 +44,20 @@ export interface ContendSpec {
   /** For events and metrics. */
   readonly kind: LockKind;
   readonly session?: Session;
+  /** The owner of my owner record; default: the coordinator's. */
+  readonly owner?: string;
   /** My key on a given session. */
   keyOf(session: Session): string;
   readonly blockers: Blockers;
 }
 
-/** Checks a `{ session }` option. @throws InvalidArgumentError @internal */
+/** Checks the `{ session, owner }` options. @throws InvalidArgumentError @internal */
 export function checkLockOptions(options: LockOptions | undefined): LockOptions {
   const session = options?.session;
   if (session !== undefined && !(session instanceof Session)) {
     throw new InvalidArgumentError('options.session must be a Session from coord.newSession() or coord.session()');
   }
+  validateOwner(options?.owner, 'options.owner');
   return options ?? {};
 }
 
@@ -81,7 +91,7 @@ export async function contend(spec: ContendSpec, wait: boolean, opts: AcquireOpt
     if (!exitLine) return undefined;
     try {
       const turn = await takeTurn(
-        { ctx, what, key, value: Buffer.alloc(0), session, blockers: spec.blockers },
+        { ctx, what, key, value: encodeOwner(spec.owner ?? ctx.owner), session, blockers: spec.blockers },
         { wait, signal },
       );
       if (!turn) {

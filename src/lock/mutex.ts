@@ -23,7 +23,7 @@ export class Mutex {
    */
   constructor(ctx: CoordContext, name: string, options?: LockOptions) {
     this.name = validateName(name, 'mutex name');
-    const { session } = checkLockOptions(options);
+    const { session, owner } = checkLockOptions(options);
     const prefix = queuePrefix(ctx.namespace, name);
     this.spec = {
       ctx,
@@ -31,6 +31,7 @@ export class Mutex {
       what: `lock ${name}`,
       kind: 'mutex',
       session,
+      owner,
       keyOf: (s) => queueKey(ctx.namespace, name, s.leaseId),
       blockers: { prefix, limit: 1, member: directChildren(prefix) },
     };

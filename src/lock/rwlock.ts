@@ -40,7 +40,7 @@ export class RWLock {
    */
   constructor(ctx: CoordContext, name: string, options?: LockOptions) {
     this.name = validateName(name, 'rwlock name');
-    const { session } = checkLockOptions(options);
+    const { session, owner } = checkLockOptions(options);
     const ns = ctx.namespace;
     const isRead = directChildren(queuePrefix(ns, `${name}/read`));
     const isWrite = directChildren(queuePrefix(ns, `${name}/write`));
@@ -50,6 +50,7 @@ export class RWLock {
       what: `rwlock ${name} (read)`,
       kind: 'read',
       session,
+      owner,
       keyOf: (s) => queueKey(ns, `${name}/read`, s.leaseId),
       blockers: { prefix: queuePrefix(ns, `${name}/write`), limit: 1, member: isWrite },
     };
@@ -59,6 +60,7 @@ export class RWLock {
       what: `rwlock ${name} (write)`,
       kind: 'write',
       session,
+      owner,
       keyOf: (s) => queueKey(ns, `${name}/write`, s.leaseId),
       blockers: { prefix: queuePrefix(ns, name), limit: 1, member: (k) => isRead(k) || isWrite(k) },
     };

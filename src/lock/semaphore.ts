@@ -36,7 +36,7 @@ export class Semaphore {
       );
     }
     this.limit = limit;
-    const { session } = checkLockOptions(options);
+    const { session, owner } = checkLockOptions(options);
     const prefix = queuePrefix(ctx.namespace, name);
     this.spec = {
       ctx,
@@ -44,6 +44,7 @@ export class Semaphore {
       what: `semaphore ${name}`,
       kind: 'semaphore',
       session,
+      owner,
       keyOf: (s) => queueKey(ctx.namespace, name, s.leaseId),
       blockers: { prefix, limit, member: directChildren(prefix) },
     };

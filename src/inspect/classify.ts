@@ -1,0 +1,117 @@
+/**
+ * Turns the keys of one consistent read into queues and services. Pure: no etcd calls,
+ * so a live view can rebuild the same picture from a watched copy of the keys.
+ *
+ * - A service instance is `<namespace>services/<service>/<id>` with a valid instance
+ *   value (as `registry.list()` decodes it).
+ * - A queue contender is `<namespace><name>/<leaseId hex>` attached to that very lease,
+ *   as Go's `concurrency` package, etcdctl, etcd's Lock/Election services and etcd-coord
+ *   write them. Keys that are not on the lease their name says (application data under
+ *   a lock's name, partition owner keys `<name>/owners/<p>`) are not contenders.
+ * @internal
+ * @module
+ */
+import { InvalidArgumentError } from '../errors.js';
+import { leaseHex, servicePrefix } from '../keys.js';
+import { decodeOwner } from '../lock/owner.js';
+import { compareById, decodeInstance } from '../registry/codec.js';
+import type { ServiceInstance } from '../registry/types.js';
+import type { LeaseTtl } from './leases.js';
+import type { ReadKey } from './read.js';
+import type { Contender, QueueView, ServiceView } from './types.js';
+
+const PREFIX = /^[A-Za-z0-9._:@=+/-]*$/;
+
+/**
+ * Checks an inspect prefix (relative to the namespace): '' (everything), a name, or the
+ * start of one: letters, digits, `. _ : @ = + -` and `/`, not starting with `/`.
+ * @throws InvalidArgumentError
+ */
+export function validatePrefix(prefix: unknown): string {
+  if (prefix === undefined) return '';
+  if (typeof prefix !== 'string') {
+    throw new InvalidArgumentError(`inspect prefix must be a string, got ${prefix === null ? 'null' : typeof prefix}`);
+  }
+  if (prefix.length > 512 || !PREFIX.test(prefix) || prefix.startsWith('/')) {
+    throw new InvalidArgumentError(
+      `inspect prefix ${JSON.stringify(prefix.slice(0, 80))} is not valid: expected at most 512 letters, digits, . _ : @ = + - and '/', not starting with '/' (e.g. 'jobs/')`,
+    );
+  }
+  return prefix;
+}
+
+const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** The instance a key holds, if it is a registry key with a valid value. */
+function asInstance(namespace: string, kv: ReadKey): ServiceInstance | undefined {
+  const parts = kv.key.slice(namespace.length).split('/');
+  if (parts.length !== 3 || parts[0] !== 'services' || !parts[1] || !parts[2]) return undefined;
+  return decodeInstance(servicePrefix(namespace, parts[1]), parts[1], kv);
+}
+
+/** The queue name a key is a contender of, if it is one. */
+function queueOf(namespace: string, kv: ReadKey): string | undefined {
+  if (kv.lease === '0') return undefined;
+  const rel = kv.key.slice(namespace.length);
+  const slash = rel.lastIndexOf('/');
+  if (slash <= 0 || rel.slice(slash + 1) !== leaseHex(kv.lease)) return undefined;
+  return rel.slice(0, slash);
+}
+
+function toContender(kv: ReadKey, position: number, ttl: LeaseTtl | undefined): Contender {
+  return {
+    key: kv.key,
+    leaseId: leaseHex(kv.lease),
+    token: kv.createRevision,
+    position,
+    value: kv.value.toString('utf8'),
+    ...decodeOwner(kv.value),
+    ...(ttl ? { ttlRemainingS: ttl.remainingS, grantedTtlS: ttl.grantedS } : {}),
+  };
+}
+
+/** Queues and services of the keys of one read (every key under `namespace`). */
+export class Classified {
+  /** Contender keys by queue name, in read order. */
+  private readonly queueKeys = new Map<string, ReadKey[]>();
+  private readonly instances = new Map<string, ServiceInstance[]>();
+
+  constructor(namespace: string, kvs: readonly ReadKey[]) {
+    for (const kv of kvs) {
+      if (!kv.key.startsWith(namespace)) continue;
+      const instance = asInstance(namespace, kv);
+      if (instance) {
+        const list = this.instances.get(instance.service) ?? [];
+        list.push(instance);
+        this.instances.set(instance.service, list);
+        continue;
+      }
+      const name = queueOf(namespace, kv);
+      if (name === undefined) continue;
+      const list = this.queueKeys.get(name) ?? [];
+      list.push(kv);
+      this.queueKeys.set(name, list);
+    }
+  }
+
+  /** Decimal ids of the contenders' leases (with duplicates). */
+  *leases(): Iterable<string> {
+    for (const list of this.queueKeys.values()) for (const kv of list) yield kv.lease;
+  }
+
+  /** The queues sorted by name, contenders in queue order (create revision), with TTLs where known. */
+  queues(ttls: ReadonlyMap<string, LeaseTtl> = new Map()): QueueView[] {
+    return [...this.queueKeys.keys()].sort(byName).map((name) => {
+      const found = [...(this.queueKeys.get(name) ?? [])];
+      found.sort((a, b) => (a.createRevision < b.createRevision ? -1 : 1));
+      return { name, contenders: found.map((kv, i) => toContender(kv, i, ttls.get(kv.lease))) };
+    });
+  }
+
+  /** The services sorted by name, instances by id. */
+  services(): ServiceView[] {
+    return [...this.instances.keys()]
+      .sort(byName)
+      .map((service) => ({ service, instances: [...(this.instances.get(service) ?? [])].sort(compareById) }));
+  }
+}

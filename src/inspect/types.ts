@@ -1,0 +1,76 @@
+/**
+ * The public shape of `coord.inspect()`: who holds and who waits in every queue (lock,
+ * semaphore, read-write lock, election) and which instances every service has, read at
+ * one etcd revision.
+ * @module
+ */
+import type { ServiceInstance } from '../registry/types.js';
+
+/**
+ * Everything under a prefix at one etcd revision: one consistent read of the keys, plus
+ * the lease TTLs of the contenders (asked right after that read).
+ */
+export interface Snapshot {
+  /** The etcd revision every queue and service was read at. */
+  readonly revision: bigint;
+  /** When etcd answered the read (this process's clock). */
+  readonly takenAt: Date;
+  /** Every queue under the prefix that has a contender, sorted by name. */
+  readonly queues: QueueView[];
+  /** Every service under the prefix that has a valid instance, sorted by name. */
+  readonly services: ServiceView[];
+}
+
+/**
+ * One queue: the contenders of a lock, semaphore, election, or one side of a read-write
+ * lock (`<name>/read` and `<name>/write` are queues of their own), in queue order.
+ */
+export interface QueueView {
+  /**
+   * The queue's name without the namespace: the mutex, semaphore or election name
+   * (`<name>/read`, `<name>/write` for the sides of a read-write lock).
+   */
+  readonly name: string;
+  /** Oldest first: position 0 holds a mutex or leads an election; a semaphore's first `limit` hold. */
+  readonly contenders: Contender[];
+}
+
+/** One key in a queue: who holds or waits, and for how long its lease still runs. */
+export interface Contender {
+  /** The full etcd key, `<namespace><name>/<leaseId hex>`. */
+  readonly key: string;
+  /** The lease the key lives on, lower-case hex. */
+  readonly leaseId: string;
+  /** The key's create revision: its fencing token and its place in the queue. */
+  readonly token: bigint;
+  /** Index in queue order, 0 for the head of the queue (how many are ahead of it). */
+  readonly position: number;
+  /** The key's value (UTF-8): an owner record for locks, the candidate's value for elections, '' from Go/etcdctl. */
+  readonly value: string;
+  /** From the owner record; undefined for an unknown owner (empty or foreign value, an election). */
+  readonly owner?: string;
+  /** Host name of the owner's process, from the owner record. */
+  readonly host?: string;
+  /** Process id of the owner's process, from the owner record. */
+  readonly pid?: number;
+  /** When the key joined the queue, from the owner record. */
+  readonly since?: Date;
+  /** Seconds the lease has left (asked right after the read); undefined when the lease is gone by then. */
+  readonly ttlRemainingS?: number;
+  /** The lease's granted TTL in seconds; undefined when the lease is gone by then. */
+  readonly grantedTtlS?: number;
+}
+
+/** One service and its instances, sorted by id (as `registry.list()` returns them). */
+export interface ServiceView {
+  /** The service name. */
+  readonly service: string;
+  /** The instances registered at the snapshot's revision. */
+  readonly instances: ServiceInstance[];
+}
+
+/** Options of `coord.inspect()`. */
+export interface InspectOptions {
+  /** Abandons the reads: `inspect()` rejects with `signal.reason`. */
+  signal?: AbortSignal;
+}
