@@ -4,43 +4,23 @@
  * typechecks a small TypeScript file against its types, and runs its `etcd-coord` bin.
  * Built in a copy of the package, so the working tree's dist/ is not touched.
  */
-import { execFile } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sharedEndpoints, uniqueNamespace } from './harness/index.js';
+import { installTarball, type Packed, packPackage, repoRoot as repo, run } from './harness/package.js';
 
-const repo = resolve('.');
 const bin = (name: string) => join(repo, 'node_modules', '.bin', name);
 
-/** Runs a program; resolves its output, rejects with it when it exits non-zero. */
-function run(file: string, args: string[], cwd: string, env: Record<string, string> = {}) {
-  return new Promise<{ stdout: string; stderr: string }>((done, fail) => {
-    execFile(file, args, { cwd, env: { ...process.env, ...env }, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      if (err) fail(new Error(`${file} ${args.join(' ')} failed: ${err.message}\n${stdout}\n${stderr}`));
-      else done({ stdout, stderr });
-    });
-  });
-}
-
+let packed: Packed;
 let dir: string;
 let tarball: string;
 let packedFiles: string[];
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'etcd-coord-pack-'));
-  const pkg = join(dir, 'pkg');
-  mkdirSync(pkg);
-  for (const f of ['package.json', 'README.md', 'CHANGELOG.md', 'tsconfig.json', 'tsconfig.build.json', 'src']) {
-    cpSync(join(repo, f), join(pkg, f), { recursive: true });
-  }
-  symlinkSync(join(repo, 'node_modules'), join(pkg, 'node_modules'));
-  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', dir], pkg);
-  const [info] = JSON.parse(stdout.slice(stdout.indexOf('['))) as { filename: string; files: { path: string }[] }[];
-  tarball = join(dir, info.filename);
-  packedFiles = info.files.map((f) => f.path);
+  packed = await packPackage();
+  ({ dir, tarball, files: packedFiles } = packed);
 }, 180_000);
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => packed?.cleanup());
 
 describe('the npm package', () => {
   it('packs dist (library, types, the etcd-coord bin) and docs only, and publint finds nothing', async () => {
@@ -58,9 +38,7 @@ describe('the npm package', () => {
 
   it('installs offline into a fresh project, imports as ESM, typechecks, and its bin runs', async () => {
     const app = join(dir, 'app');
-    mkdirSync(app);
-    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'scratch', private: true, type: 'module' }));
-    await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball], app);
+    await installTarball(tarball, app);
 
     // Runtime: ESM import, a real connection, a lock with a fencing token.
     writeFileSync(
