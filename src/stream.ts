@@ -105,7 +105,10 @@ export class StreamLink<Req, Res> {
         stream.on('data', (res: Res) => {
           if (this.stream !== stream) return; // never a late answer of a broken stream
           this.heardAt = performance.now();
-          this.waitingSince = undefined;
+          if (this.waitingSince !== undefined) {
+            this.waitingSince = undefined;
+            this.rearmLiveness(); // the timer was set for the answer; the next probe is due sooner
+          }
           this.o.onData(res);
         });
         stream.on('error', (err: Error) => this.broken(stream, err));
@@ -127,9 +130,7 @@ export class StreamLink<Req, Res> {
   expectAnswer(): void {
     if (this.waitingSince !== undefined || !this.stream) return;
     this.waitingSince = performance.now();
-    clearTimeout(this.livenessTimer); // its deadline may be later than this one
-    this.livenessTimer = undefined;
-    this.armLiveness();
+    this.rearmLiveness(); // the timer may be set for a later probe
   }
 
   /** The stream answered: the next reconnect starts from the smallest backoff again. */
@@ -173,6 +174,12 @@ export class StreamLink<Req, Res> {
     if (due === undefined) return;
     this.livenessTimer = setTimeout(() => this.checkLiveness(), Math.max(0, due - performance.now()));
     this.livenessTimer.unref?.();
+  }
+
+  private rearmLiveness(): void {
+    clearTimeout(this.livenessTimer);
+    this.livenessTimer = undefined;
+    this.armLiveness();
   }
 
   private nextDue(): number | undefined {

@@ -92,7 +92,7 @@ interface Entry {
 /** How long a create or progress request may stay unanswered before the stream is given up and reopened. */
 export const ANSWER_TIMEOUT_MS = 1500;
 /** How long the stream may stay silent before it asks etcd for progress. */
-export const PROBE_IDLE_MS = 1000;
+export const PROBE_IDLE_MS = 750;
 /** etcd's watch id for an answer that belongs to no watch (a refused create, a progress answer). */
 const NO_WATCH = -1;
 const AUTH_REFUSAL = /invalid auth token|code = Unauthenticated|auth: revision in header is old/i;

@@ -12,6 +12,7 @@ import { queueKey, queuePrefix, validateName, validateTimeout } from '../keys.js
 import { Session } from '../lease/session.js';
 import { enterLine, tryEnterLine } from '../lock/local-line.js';
 import { directChildren, takeTurn } from '../lock/queue.js';
+import { positionOnJoin } from '../lock/trace.js';
 import { linkSignals } from '../signals.js';
 import { type LeaderInfo, readLeader } from './leader.js';
 import { LeaderJob, type LeaderJobOptions, type LeaderTask } from './leader-job.js';
@@ -96,30 +97,34 @@ export class Election {
     const { signal } = link;
     const timedOut = (cause?: unknown) =>
       new LockTimeoutError(`${this.what}: not elected within ${timeoutMs} ms; no key was left behind`, { cause });
+    const span = ctx.trace('election.campaign', { name: this.name, kind: 'election', wait });
     try {
       signal.throwIfAborted();
       ctx.assertOpen();
       const session = this.session ?? (await ctx.defaultSession(signal));
       const key = queueKey(ctx.namespace, this.name, session.leaseId);
       const exitLine = wait ? await enterLine(session, key, signal) : tryEnterLine(session, key);
-      if (!exitLine) return undefined;
+      if (!exitLine) {
+        span?.end({ acquired: false });
+        return undefined;
+      }
       let leadership: Leadership;
       try {
         const remaining =
           timeoutMs === undefined ? undefined : Math.max(0, Math.ceil(timeoutMs - (performance.now() - started)));
+        const blockers = { prefix: this.prefix, limit: 1, member: directChildren(this.prefix) };
         const turn = await takeTurn(
+          { ctx, what: this.what, key, value: Buffer.from(value), session, blockers },
           {
-            ctx,
-            what: this.what,
-            key,
-            value: Buffer.from(value),
-            session,
-            blockers: { prefix: this.prefix, limit: 1, member: directChildren(this.prefix) },
+            wait,
+            signal: options.signal,
+            timeoutMs: remaining,
+            onJoin: positionOnJoin(ctx, this.what, blockers, span),
           },
-          { wait, signal: options.signal, timeoutMs: remaining },
         );
         if (!turn) {
           exitLine();
+          span?.end({ acquired: false });
           return undefined;
         }
         const relativeKey = key.slice(ctx.namespace.length);
@@ -146,11 +151,14 @@ export class Election {
         waitMs: performance.now() - started,
         token: leadership.token,
       });
+      span?.end({ acquired: true, token: `${leadership.token}`, key });
       return leadership;
     } catch (err) {
-      if (options.signal?.aborted) throw options.signal.reason;
-      if (link.timedOut && (isLockTimeoutError(err) || err === signal.reason)) throw timedOut(err);
-      throw err;
+      let thrown = err;
+      if (options.signal?.aborted) thrown = options.signal.reason;
+      else if (link.timedOut && (isLockTimeoutError(err) || err === signal.reason)) thrown = timedOut(err);
+      span?.fail(thrown);
+      throw thrown;
     } finally {
       link.unlink();
     }
@@ -175,7 +183,7 @@ export class Election {
   /**
    * Like {@link Election.observe}, and also says when the reported leader cannot be
    * vouched for: `{ type: 'stale' }` when the watch stream broke or etcd stopped
-   * answering it (within about 2.5 s of etcd freezing), `{ type: 'fresh' }` when etcd
+   * answering it (within about 2.25 s of etcd freezing), `{ type: 'fresh' }` when etcd
    * answered again. Leader changes come as `{ type: 'leader', leader }`, the first one
    * at once.
    */
