@@ -8,12 +8,19 @@ import { floor } from './floor.js';
 import { lockHerd } from './herd.js';
 import { lockUncontended } from './lock.js';
 import { sessions } from './sessions.js';
+import { soak, soakSeconds } from './soak.js';
 
 /** A benchmark scenario. */
 export interface Scenario {
   readonly id: string;
   readonly title: string;
   run(env: BenchEnv): Promise<ScenarioResult>;
+  /** Runs only when BENCH_ONLY names it (long scenarios). */
+  readonly optIn?: boolean;
+  /** Uses only the single node: no 3-node cluster is started for it. */
+  readonly singleNodeOnly?: boolean;
+  /** Its own time limit in seconds (the runner takes the larger of this and BENCH_SCENARIO_LIMIT_S). */
+  limitS?(quick: boolean): number;
 }
 
 export const scenarios: Scenario[] = [
@@ -24,4 +31,12 @@ export const scenarios: Scenario[] = [
   { id: 'election', title: '5. Election', run: election },
   { id: 'discovery', title: '6. Discovery', run: discovery },
   { id: 'sessions', title: '7. Sessions: 1,000 in one process', run: sessions },
+  {
+    id: 'soak',
+    title: '8. Soak: a long mixed load on one coordinator',
+    run: soak,
+    optIn: true,
+    singleNodeOnly: true,
+    limitS: (quick) => soakSeconds(quick) + 300,
+  },
 ];
