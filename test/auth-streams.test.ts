@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ConnectOptions, type Coordinator, connect, type LeaderInfo } from '../src/index.js';
 import { failOnUnhandledRejections } from './fixtures/lock-util.js';
-import { type EtcdMember, startEtcd, waitFor } from './harness/index.js';
+import { contextOf, type EtcdMember, startEtcd, waitFor } from './harness/index.js';
 
 failOnUnhandledRejections();
 
@@ -132,4 +132,30 @@ describe('auth tokens on the watch stream', () => {
       await Promise.all([a.close(), b.close()]);
     }
   }, 60_000);
+
+  it('a refused create (watch_id -1) reaches the watcher that asked, and the watches around it work', async () => {
+    const a = await alice('app/refused/');
+    try {
+      const hub = contextOf(a).watch;
+      const rev = BigInt((await a.client.get('app/refused/x').exec()).header.revision) + 1n;
+      const got: string[] = [];
+      const refusals: string[] = [];
+      const handlers = (name: string) => ({
+        onEvents: () => got.push(name),
+        onCanceled: (reason: string) => refusals.push(`${name}: ${reason}`),
+      });
+      // Sent back to back on one stream: etcd answers them in order, the middle one with watch_id -1.
+      const before = hub.watch({ key: 'app/refused/x', startRevision: rev }, handlers('before'));
+      const outside = hub.watch({ key: 'elsewhere/x', startRevision: rev }, handlers('outside'));
+      const after = hub.watch({ key: 'app/refused/y', startRevision: rev }, handlers('after'));
+      await waitFor(() => refusals.length === 1, 'the refusal reaches the watcher that asked');
+      expect(refusals[0]).toMatch(/^outside: .*permission denied/);
+      await a.client.put('app/refused/x').value('1');
+      await a.client.put('app/refused/y').value('1');
+      await waitFor(() => got.includes('before') && got.includes('after'), 'both other watches deliver');
+      for (const h of [before, outside, after]) h.cancel();
+    } finally {
+      await a.close();
+    }
+  });
 });
