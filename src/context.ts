@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { Session } from './lease/session.js';
 import type { CoordEvent } from './metrics.js';
 import type { Resilience } from './resilience.js';
+import type { SpanAttributes, SpanName, TraceSpan } from './telemetry.js';
 import type { WatchHub } from './watch.js';
 
 /** @internal */
@@ -35,4 +36,9 @@ export interface CoordContext {
   readonly closed: AbortSignal;
   /** Reports an event to the logs and metrics. Never throws. */
   emit(event: CoordEvent): void;
+  /**
+   * Starts an OpenTelemetry span when `@opentelemetry/api` is installed and a recording
+   * SDK is registered; undefined otherwise, so callers write `span?.end()`. Never throws.
+   */
+  trace(name: SpanName, attributes: SpanAttributes): TraceSpan | undefined;
 }

@@ -32,6 +32,7 @@ import { withLock } from './lock/with-lock.js';
 import { type MetricsRegistry, Reporter } from './metrics.js';
 import { ServiceRegistry } from './registry/registry.js';
 import { type BreakerState, type PolicyOptions, Resilience } from './resilience.js';
+import { Tracing } from './telemetry.js';
 import { WatchHub } from './watch.js';
 
 /** TLS material: Buffers, or paths of PEM files. */
@@ -184,6 +185,7 @@ export async function connect(options: ConnectOptions = {}): Promise<Coordinator
   const dialTimeoutMs = validateTimeout(options.dialTimeoutMs, 'dialTimeoutMs') ?? 5000;
   const owner = validateOwner(options.owner, 'owner') ?? defaultOwner();
   const names = endpoints.map((e) => e.url);
+  const tracing = Tracing.load(); // @opentelemetry/api if installed; never rejects
   const resilience = new Resilience(options.policies, names);
   const client = new Etcd3(etcd3Options(endpoints, options, resilience));
   const logger = (options.logger ?? pino({ level: 'silent' })).child({ lib: 'etcd-coord' });
@@ -194,6 +196,7 @@ export async function connect(options: ConnectOptions = {}): Promise<Coordinator
     throw err;
   }
   const coord = new Coordinator(client, { namespace, ttl, logger, resilience, endpoints: names, owner });
+  coord.useTracing(await tracing);
   if (options.metrics) {
     try {
       await coord.enableMetrics(options.metrics);
@@ -276,6 +279,7 @@ export class Coordinator {
   private closing: Promise<void> | undefined;
   private readonly closeController = new AbortController();
   private readonly reporter: Reporter;
+  private tracing = Tracing.off;
 
   /** @internal use {@link connect}. */
   constructor(client: Etcd3, config: CoordinatorConfig) {
@@ -303,6 +307,7 @@ export class Coordinator {
       assertOpen: () => this.assertOpen(),
       closed: this.closeController.signal,
       emit: (e) => this.reporter.emit(e),
+      trace: (name, attributes) => this.tracing.start(name, attributes),
     };
   }
 
@@ -497,6 +502,11 @@ export class Coordinator {
       registrations: () => this.registryInstance?.registrationCount ?? 0,
       cacheInstances: () => this.registryInstance?.cacheSizes() ?? [],
     });
+  }
+
+  /** Sends spans through `tracing` (connect() loads `@opentelemetry/api` if installed). @internal */
+  useTracing(tracing: Tracing): void {
+    this.tracing = tracing;
   }
 
   /** Throws {@link ClosedError} once closed. @internal */

@@ -11,6 +11,7 @@ import { InvalidArgumentError, NotLeaderError } from '../errors.js';
 import type { Session } from '../lease/session.js';
 import { guardKey, type StopGuard } from '../lock/guard.js';
 import { leave, type Turn } from '../lock/queue.js';
+import type { TraceSpan } from '../telemetry.js';
 
 /** What a leadership needs from its election. @internal */
 export interface LeadershipDeps {
@@ -44,6 +45,7 @@ export class Leadership implements AsyncDisposable {
   private resigning: Promise<void> | undefined;
   private lineExited = false;
   private stopGuard: StopGuard | undefined;
+  private readonly span: TraceSpan | undefined;
   private readonly onSessionLost = () => this.end(this.deps.session.signal.reason, true);
 
   /** @internal use `election.campaign()`. */
@@ -56,6 +58,12 @@ export class Leadership implements AsyncDisposable {
     this.token = turn.token;
     this.currentValue = value;
     this.signal = this.controller.signal;
+    this.span = deps.ctx.trace('election.lead', {
+      name: deps.name,
+      kind: 'election',
+      token: `${turn.token}`,
+      key: turn.key,
+    });
     const { session } = deps;
     if (!session.isAlive) {
       this.end(session.signal.reason, true);
@@ -168,6 +176,8 @@ export class Leadership implements AsyncDisposable {
       this.deps.session.signal.removeEventListener('abort', this.onSessionLost);
       this.stopGuard?.();
       this.controller.abort(reason);
+      if (keyGone) this.span?.lose(reason);
+      else this.span?.end();
       this.deps.ctx.emit({
         type: 'leadership.ended',
         name: this.deps.name,

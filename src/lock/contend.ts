@@ -14,6 +14,7 @@ import { enterLine, tryEnterLine } from './local-line.js';
 import { Lock } from './lock.js';
 import { encodeOwner, validateOwner } from './owner.js';
 import { type Blockers, takeTurn } from './queue.js';
+import { positionOnJoin } from './trace.js';
 
 /** Options of a waiting acquire (`acquire()`, `read()`, `write()`). */
 export interface AcquireOptions {
@@ -81,6 +82,7 @@ export async function contend(spec: ContendSpec, wait: boolean, opts: AcquireOpt
   const { ctx, what } = spec;
   const { signal, clear } = deadline(what, opts);
   const started = performance.now();
+  const span = ctx.trace('lock.acquire', { name: spec.name, kind: spec.kind, wait });
   try {
     signal?.throwIfAborted();
     ctx.assertOpen();
@@ -88,14 +90,18 @@ export async function contend(spec: ContendSpec, wait: boolean, opts: AcquireOpt
     session.throwIfLost();
     const key = spec.keyOf(session);
     const exitLine = wait ? await enterLine(session, key, signal) : tryEnterLine(session, key);
-    if (!exitLine) return undefined;
+    if (!exitLine) {
+      span?.end({ acquired: false });
+      return undefined;
+    }
     try {
       const turn = await takeTurn(
         { ctx, what, key, value: encodeOwner(spec.owner ?? ctx.owner), session, blockers: spec.blockers },
-        { wait, signal },
+        { wait, signal, onJoin: positionOnJoin(ctx, what, spec.blockers, span) },
       );
       if (!turn) {
         exitLine();
+        span?.end({ acquired: false });
         return undefined;
       }
       ctx.emit({
@@ -105,6 +111,7 @@ export async function contend(spec: ContendSpec, wait: boolean, opts: AcquireOpt
         waitMs: performance.now() - started,
         token: turn.token,
       });
+      span?.end({ acquired: true, token: `${turn.token}`, key });
       return new Lock({
         ctx,
         name: spec.name,
@@ -121,6 +128,7 @@ export async function contend(spec: ContendSpec, wait: boolean, opts: AcquireOpt
       throw err;
     }
   } catch (err) {
+    span?.fail(err);
     if (isLockTimeoutError(err)) {
       ctx.emit({ type: 'lock.timeout', kind: spec.kind, name: spec.name, waitMs: performance.now() - started });
     }

@@ -8,6 +8,7 @@ import type { CoordContext } from '../context.js';
 import { isClosedError, LockLostError } from '../errors.js';
 import type { Session } from '../lease/session.js';
 import type { LockKind } from '../metrics.js';
+import type { TraceSpan } from '../telemetry.js';
 import { guardKey, readKey } from './guard.js';
 import { leave } from './queue.js';
 
@@ -59,6 +60,7 @@ export class Lock {
   private readonly controller = new AbortController();
   private readonly stopGuard: () => void;
   private readonly onSessionLost: () => void;
+  private readonly span: TraceSpan | undefined;
   private exitLine: (() => void) | undefined;
   private releasing: Promise<void> | undefined;
 
@@ -73,6 +75,12 @@ export class Lock {
     this.session = init.session;
     this.signal = this.controller.signal;
     this.exitLine = init.exitLine;
+    this.span = init.ctx.trace('lock.hold', {
+      name: init.name,
+      kind: init.kind,
+      token: `${init.token}`,
+      key: init.key,
+    });
     this.onSessionLost = () => this.lose(this.session.signal.reason);
     this.stopGuard = guardKey(init.ctx, init.what, init.key, init.token, init.revision + 1n, () =>
       this.lose(
@@ -130,6 +138,8 @@ export class Lock {
     this.session.signal.removeEventListener('abort', this.onSessionLost);
     this.controller.abort(reason);
     const holdMs = performance.now() - this.heldSince;
+    if (released) this.span?.end();
+    else this.span?.lose(reason);
     this.ctx.emit(
       released
         ? { type: 'lock.released', kind: this.kind, name: this.name, holdMs }

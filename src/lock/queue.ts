@@ -63,6 +63,15 @@ export interface WaitOptions {
   timeoutMs?: number;
   /** false: give up (and leave no key) instead of waiting. */
   wait: boolean;
+  /** Called once my key is in the queue (for telemetry: the position at join). */
+  onJoin?: (joined: JoinInfo) => void;
+}
+
+/** What the join saw: my token, the revision of the join, whether my turn was free at once. */
+export interface JoinInfo {
+  readonly token: bigint;
+  readonly revision: bigint;
+  readonly ready: boolean;
 }
 
 /** Keys whose tokens were handed out, per session: a key found under them again is stale. */
@@ -314,6 +323,7 @@ export async function takeTurn(spec: QueueSpec, opts: WaitOptions): Promise<Turn
     // Not abortable mid-flight: a put that lands after we gave up would orphan the key.
     const joined = await join(spec);
     token = joined.token;
+    opts.onJoin?.(joined);
     signal.throwIfAborted();
     let revision = joined.revision;
     if (!joined.ready) {

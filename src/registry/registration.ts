@@ -47,16 +47,21 @@ export async function openRegistration(
   const { ctx } = deps;
   ctx.assertOpen();
   const key = serviceKey(ctx.namespace, record.service, record.id);
-  const session = await ctx.newSession(deps.ttl, signal);
+  const span = ctx.trace('registry.register', { service: record.service, instance_id: record.id, key });
+  let session: Session | undefined;
   try {
+    session = await ctx.newSession(deps.ttl, signal);
     const what = `register ${record.service}/${record.id}`;
     const lease = session.leaseIdDecimal;
     const written = await claimKey(ctx, what, key, encodeInstance(record), lease, new Set(), signal);
     signal?.throwIfAborted();
     session.throwIfLost();
-    return new Registration(deps, record, key, session, written, signal);
+    const registration = new Registration(deps, record, key, session, written, signal);
+    span?.end({ lease: session.leaseId });
+    return registration;
   } catch (err) {
-    await session.close(); // revokes the lease: a key the claim may have written goes with it
+    span?.fail(err);
+    await session?.close(); // revokes the lease: a key the claim may have written goes with it
     throw err;
   }
 }
