@@ -115,7 +115,9 @@ describe('auth tokens on the watch stream', () => {
       await waitFor(() => seen.includes('before'), 'the observer reports the leader');
       const cache = await b.registry.discover('api');
 
-      await etcd.restart(); // every token etcd handed out is gone
+      // The stream breaks; B only waits, so its token (TTL 3 s) lapses around the restart and
+      // the reconnected stream's creates are refused until it has a fresh one.
+      await etcd.restart();
       const back = Date.now();
 
       await held.release();
