@@ -104,6 +104,7 @@ describe('coord.inspect()', () => {
     const waitB = b.mutex('jobs/nightly').acquire();
     await waitFor(async () => (await keysUnder(a, 'jobs/nightly/')).length === 2, 'b queued');
     const waitC = c.mutex('jobs/nightly').acquire();
+    for (const w of [waitB, waitC]) w.catch(() => undefined); // awaited below; not unhandled when a check fails first
     await waitFor(async () => (await keysUnder(a, 'jobs/nightly/')).length === 3, 'c queued');
 
     const before = Date.now();
@@ -151,6 +152,7 @@ describe('coord.inspect()', () => {
     const read = await coord.rwlock('table').read();
     const leader = await coord.election('primary').campaign('node-1');
     const candidate = other.election('primary').campaign('node-2');
+    candidate.catch(() => undefined);
     await waitFor(async () => (await keysUnder(coord, 'primary/')).length === 2, 'candidate queued');
     const reg = await coord.registry.register({ service: 'api', id: 'web-1', address: '10.0.0.1', port: 8080 });
     const reg2 = await other.registry.register({ service: 'api', id: 'web-0', address: '10.0.0.2', port: 8080 });
@@ -206,7 +208,7 @@ describe('coord.inspect()', () => {
 
   it('shows an empty (Go, etcdctl) or foreign value as an unknown owner, never an error', async () => {
     const coord = await open();
-    const lease = await coord.client.lease(9, { autoKeepAlive: false }).grant();
+    const lease = await coord.client.lease(120, { autoKeepAlive: false }).grant();
     const hex = BigInt(lease).toString(16);
     await coord.client.put(`${coord.namespace}legacy/${hex}`).value('').lease(lease).exec();
     await coord.client.put(`${coord.namespace}foreign/${hex}`).value('{"not":"a record"').lease(lease).exec();
@@ -214,7 +216,7 @@ describe('coord.inspect()', () => {
     const snap = await coord.inspect();
     for (const name of ['legacy', 'foreign', 'array']) {
       const [x] = queueOf(snap, name)?.contenders ?? [];
-      expect(x, name).toMatchObject({ leaseId: hex, position: 0, grantedTtlS: 9 });
+      expect(x, name).toMatchObject({ leaseId: hex, position: 0, grantedTtlS: 120 });
       expect(x.owner).toBeUndefined();
       expect(x.since).toBeUndefined();
       expect(x.pid).toBeUndefined();
@@ -241,6 +243,7 @@ describe('coord.inspect()', () => {
     });
     const key = await waitFor(() => out.trim(), 'etcdctl printed the key it holds');
     const waiting = coord.mutex('ctl').acquire({ timeoutMs: 20_000 });
+    waiting.catch(() => undefined);
     await waitFor(async () => (await keysUnder(coord, 'ctl/')).length === 2, 'our waiter queued');
     const q = queueOf(await coord.inspect('ctl'), 'ctl');
     expect(q?.contenders.map((x) => [x.key, x.owner, x.value === '' ? 'empty' : 'record'])).toEqual([

@@ -67,8 +67,9 @@ export function parseCommandArgs(cmd: Command, args: readonly string[]): Parsed 
   if (values.help) return { values, positionals, command };
   if (command.length > 0 && !cmd.runsCommand) throw new UsageError(`${cmd.name} does not run a command after '--'`);
   if (terminator && command.length === 0) throw new UsageError("missing CMD after '--'");
-  if (positionals.length < cmd.positionals.length) {
-    throw new UsageError(`missing ${cmd.positionals.slice(positionals.length).join(' ')}`);
+  const required = cmd.positionals.filter((p) => !p.startsWith('[')).length;
+  if (positionals.length < required) {
+    throw new UsageError(`missing ${cmd.positionals.slice(positionals.length, required).join(' ')}`);
   }
   if (positionals.length > cmd.positionals.length) {
     const hint = cmd.runsCommand ? " (put the command after '--')" : '';

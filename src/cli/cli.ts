@@ -23,7 +23,8 @@ function topHelp(): string {
   return `Usage: etcd-coord <command> [options]
 
 Distributed coordination on etcd v3 from the shell: locks, leader election,
-service registration and discovery, cluster status and snapshots.
+who holds and who waits, service registration and discovery, cluster status
+and snapshots.
 
 Commands:
 ${lines.join('\n')}

@@ -28,7 +28,7 @@ export interface Command {
   readonly help: string;
   /** Its own options (the common ones are added). */
   readonly options: OptionSpecs;
-  /** Names of the positional arguments it takes, exactly. */
+  /** Names of the positional arguments it takes, exactly; optional ones last, in brackets (`'[PREFIX]'`). */
   readonly positionals: readonly string[];
   /** True when it takes `-- CMD [ARG...]` (optional). */
   readonly runsCommand?: boolean;
@@ -40,7 +40,7 @@ export interface Command {
 export interface Invocation {
   /** Option values (common and own). */
   readonly values: OptionValues;
-  /** Positional arguments, as many as the command's `positionals`. */
+  /** Positional arguments, as many as the command's `positionals` (optional ones may be missing). */
   readonly positionals: readonly string[];
   /** The words after `--` (CMD and its arguments); empty when there is none. */
   readonly command: readonly string[];

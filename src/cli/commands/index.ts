@@ -4,8 +4,10 @@
  */
 import type { Command } from '../command.js';
 import { electCommand } from './elect.js';
+import { inspectCommand } from './inspect.js';
 import { leaderCommand } from './leader.js';
 import { lockCommand } from './lock.js';
+import { locksCommand } from './locks.js';
 import { observeCommand } from './observe.js';
 import { registerCommand } from './register.js';
 import { servicesListCommand } from './services-list.js';
@@ -20,6 +22,8 @@ export const COMMANDS: readonly Command[] = [
   electCommand,
   leaderCommand,
   observeCommand,
+  locksCommand,
+  inspectCommand,
   servicesListCommand,
   servicesWatchCommand,
   registerCommand,

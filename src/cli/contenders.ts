@@ -1,0 +1,67 @@
+/**
+ * Text and JSON shapes of queues for `etcd-coord locks` and `etcd-coord inspect`: who a
+ * contender is, how long it has held or waited, how much lease TTL it has left.
+ * @module
+ */
+import type { Contender, QueueView } from '../index.js';
+
+/** 42 -> '42s', 184 -> '3m04s', 7500 -> '2h05m', 183600 -> '2d03h'. */
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  const two = (n: number) => String(n).padStart(2, '0');
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${two(s % 60)}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h${two(Math.floor((s % 3600) / 60))}m`;
+  return `${Math.floor(s / 86400)}d${two(Math.floor((s % 86400) / 3600))}h`;
+}
+
+/** Seconds from `since` to `at` (the snapshot's time), or undefined when the owner record has no time. */
+export function ageS(c: Contender | undefined, at: Date): number | undefined {
+  return c?.since ? Math.max(0, (at.getTime() - c.since.getTime()) / 1000) : undefined;
+}
+
+/**
+ * Who a contender is: the owner record's owner; else its value, quoted (an election
+ * candidate's value); else '(unknown)' (an empty value, from Go or etcdctl).
+ */
+export function ownerLabel(c: Contender): string {
+  if (c.owner !== undefined) return c.owner;
+  if (c.value === '') return '(unknown)';
+  const shown = JSON.stringify(c.value);
+  return shown.length > 42 ? `${shown.slice(0, 40)}…"` : shown;
+}
+
+/** '8s' (lease TTL left), or '-' when the lease was gone by the time it was asked. */
+export function ttlLabel(c: Contender | undefined): string {
+  return c?.ttlRemainingS === undefined ? '-' : `${c.ttlRemainingS}s`;
+}
+
+/** A duration in seconds as text, '-' when unknown. */
+export const durationLabel = (s: number | undefined): string => (s === undefined ? '-' : formatDuration(s));
+
+/** One queue in one line's worth of facts (also the `locks --json` entry). */
+export interface QueueSummary {
+  /** The queue's name. */
+  readonly name: string;
+  /** The head of the queue: the holder of a mutex, the leader of an election (null when empty). */
+  readonly head: Contender | null;
+  /** How many are behind the head. */
+  readonly waiters: number;
+  /** Seconds since the head joined the queue (its owner record's `since`); null when unknown. */
+  readonly heldForS: number | null;
+  /** Seconds the longest waiter behind the head has waited; null when none or unknown. */
+  readonly oldestWaitS: number | null;
+}
+
+/** The summary of a queue at the snapshot time `at`. */
+export function summarize(q: QueueView, at: Date): QueueSummary {
+  const [head, ...waiting] = q.contenders;
+  const waits = waiting.map((c) => ageS(c, at)).filter((s): s is number => s !== undefined);
+  return {
+    name: q.name,
+    head: head ?? null,
+    waiters: waiting.length,
+    heldForS: ageS(head, at) ?? null,
+    oldestWaitS: waits.length ? Math.max(...waits) : null,
+  };
+}
