@@ -176,8 +176,11 @@ export class Tracing {
     const { tracer, api } = this;
     if (!tracer || !api) return undefined;
     try {
-      const span = tracer.startSpan(name, { attributes: prefixed(attributes) });
-      return span.isRecording() ? new LiveSpan(api, span) : undefined;
+      // The attributes are set only on a recording span: naming them costs more than a no-op span.
+      const span = tracer.startSpan(name);
+      if (!span.isRecording()) return undefined;
+      span.setAttributes(prefixed(attributes));
+      return new LiveSpan(api, span);
     } catch {
       return undefined; // a faulty SDK must not break a lock
     }
