@@ -498,6 +498,7 @@ export class Coordinator {
   async enableMetrics(registry: MetricsRegistry): Promise<void> {
     await this.reporter.enableMetrics(registry, {
       sessions: () => this.sessions.size,
+      sessionsAtRisk: () => [...this.sessions].filter((s) => s.state === 'at-risk').length,
       breakerOpen: () => ({ closed: 0, 'half-open': 0.5, open: 1 })[this.resilience.breakerState],
       registrations: () => this.registryInstance?.registrationCount ?? 0,
       cacheInstances: () => this.registryInstance?.cacheSizes() ?? [],

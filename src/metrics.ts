@@ -149,6 +149,8 @@ export type CoordEvent =
 /** Live values read when metrics are scraped. @internal */
 export interface Gauges {
   sessions(): number;
+  /** Live sessions whose state is 'at-risk' now. */
+  sessionsAtRisk(): number;
   breakerOpen(): number;
   registrations(): number;
   cacheInstances(): Array<{ service: string; count: number }>;
@@ -221,12 +223,25 @@ function promRecorder(prom: PromClient, registry: import('prom-client').Registry
   const reregs = c('etcd_coord_registry_reregistrations_total', 'Registrations restored after a lease loss', [
     'service',
   ]);
+  const regLost = c(
+    'etcd_coord_registry_lost_total',
+    'Registrations lost (lease lost, key deleted or overwritten); each then registers again',
+    ['service'],
+  );
   new prom.Gauge({
     name: 'etcd_coord_sessions',
     help: 'Live sessions',
     registers,
     collect() {
       this.set(gauges.sessions());
+    },
+  });
+  new prom.Gauge({
+    name: 'etcd_coord_sessions_at_risk',
+    help: 'Live sessions whose keepalive is overdue (state at-risk) now',
+    registers,
+    collect() {
+      this.set(gauges.sessionsAtRisk());
     },
   });
   new prom.Gauge({
@@ -287,6 +302,9 @@ function promRecorder(prom: PromClient, registry: import('prom-client').Registry
         break;
       case 'registry.reregistered':
         reregs.inc({ service: e.service });
+        break;
+      case 'registry.lost':
+        regLost.inc({ service: e.service });
         break;
       default:
         break;

@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Coordinator, connect, isInvalidArgumentError } from '../src/index.js';
-import { sharedEndpoints, uniqueNamespace } from './harness/index.js';
+import { sharedEndpoints, uniqueNamespace, waitFor } from './harness/index.js';
 
 let coord: Coordinator | undefined;
 afterEach(async () => {
@@ -53,7 +53,21 @@ describe('metrics and events', () => {
     expect(metricValue(text, /^etcd_coord_leadership_changes_total\{name="leader",event="resigned"\}/)).toBe(1);
     expect(metricValue(text, /^etcd_coord_sessions /)).toBe(3); // default, other, and the registration's
     expect(metricValue(text, /^etcd_coord_breaker_open /)).toBe(0);
+    expect(metricValue(text, /^etcd_coord_sessions_at_risk /)).toBe(0);
     expect(session.state).toBe('held');
+  });
+
+  it('counts registrations lost and restored', async () => {
+    const registry = new Registry();
+    coord = await connect({ endpoints: sharedEndpoints(), namespace: uniqueNamespace(), metrics: registry });
+    const reg = await coord.registry.register({ service: 'web', address: '127.0.0.1', port: 80 }, { ttl: 5 });
+    const lease = reg.instance.leaseId;
+    await coord.client.leaseClient.leaseRevoke({ ID: BigInt(`0x${lease}`).toString() });
+    await waitFor(() => reg.state === 'registered' && reg.instance.leaseId !== lease, 'the re-registration');
+    const text = await registry.metrics();
+    expect(metricValue(text, /^etcd_coord_registry_lost_total\{service="web"\}/)).toBe(1);
+    expect(metricValue(text, /^etcd_coord_registry_reregistrations_total\{service="web"\}/)).toBe(1);
+    await reg.deregister();
   });
 
   it('logs the same moments as structured pino events', async () => {
