@@ -6,6 +6,7 @@ import { discovery } from './discovery.js';
 import { election } from './election.js';
 import { floor } from './floor.js';
 import { lockHerd } from './herd.js';
+import { inspect } from './inspect.js';
 import { lockUncontended } from './lock.js';
 import { sessions } from './sessions.js';
 import { soak, soakSeconds } from './soak.js';
@@ -39,4 +40,5 @@ export const scenarios: Scenario[] = [
     singleNodeOnly: true,
     limitS: (quick) => soakSeconds(quick) + 300,
   },
+  { id: 'inspect', title: '10. Inspect: 1,000 queues × 3 contenders', run: inspect },
 ];
