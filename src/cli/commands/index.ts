@@ -15,6 +15,7 @@ import { servicesWatchCommand } from './services-watch.js';
 import { snapshotSaveCommand } from './snapshot-save.js';
 import { snapshotStatusCommand } from './snapshot-status.js';
 import { statusCommand } from './status.js';
+import { uiCommand } from './ui.js';
 
 /** The subcommands. */
 export const COMMANDS: readonly Command[] = [
@@ -30,4 +31,5 @@ export const COMMANDS: readonly Command[] = [
   statusCommand,
   snapshotSaveCommand,
   snapshotStatusCommand,
+  uiCommand,
 ];
