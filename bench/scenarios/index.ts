@@ -10,6 +10,7 @@ import { inspect } from './inspect.js';
 import { lockUncontended } from './lock.js';
 import { sessions } from './sessions.js';
 import { soak, soakSeconds } from './soak.js';
+import { telemetry } from './telemetry.js';
 
 /** A benchmark scenario. */
 export interface Scenario {
@@ -40,5 +41,6 @@ export const scenarios: Scenario[] = [
     singleNodeOnly: true,
     limitS: (quick) => soakSeconds(quick) + 300,
   },
+  { id: 'telemetry', title: '9. Telemetry cost', run: telemetry, singleNodeOnly: true },
   { id: 'inspect', title: '10. Inspect: 1,000 queues × 3 contenders', run: inspect },
 ];
