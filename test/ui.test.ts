@@ -12,8 +12,9 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Coordinator, connect, type Session } from '../src/index.js';
 import { DEFAULT_LISTEN, parseListen } from '../src/ui/listen.js';
+import { startDashboard } from '../src/ui/server.js';
 import { type CliRun, killAllCli, startCli } from './cli-run.js';
-import { FaultProxy, sharedEndpoints, sharedPort, uniqueNamespace, waitFor } from './harness/index.js';
+import { contextOf, FaultProxy, sharedEndpoints, sharedPort, uniqueNamespace, waitFor } from './harness/index.js';
 
 const ARTIFACTS = resolve('test-artifacts');
 
@@ -111,7 +112,10 @@ describe('etcd-coord ui', () => {
     cleanups.push(() => web2.deregister());
 
     const { run, url } = await startUi(['--namespace', ns]);
-    expect(run.out.stderr).toContain('this machine only');
+    await waitFor(
+      () => run.out.stderr.includes(`serving ${url} (this machine only`),
+      'it says it serves loopback only',
+    );
     const page = await openPage(url);
     const queue = page.locator('[data-queue="jobs/nightly"]');
 
@@ -237,10 +241,57 @@ describe('etcd-coord ui', () => {
     const bad = startCli(['ui', '--listen', 'nowhere']);
     expect((await bad.done).code).toBe(2);
     expect(bad.out.stderr).toContain('--listen must be');
+    const badPrefix = startCli(['ui', '--listen', '0', '--prefix', '/jobs']);
+    expect((await badPrefix.done).code).toBe(2);
+    expect(badPrefix.out.stderr).toContain('prefix');
     run.proc.kill('SIGINT');
     expect((await run.done).code).toBe(0);
   }, 60_000);
+
+  it('close() ends every page stream and cancels its watch; a page that leaves is forgotten', async () => {
+    const coord = await connectTo(uniqueNamespace('uiclose'));
+    // The watchers of the coordinator's shared watch stream (internal).
+    const hub = contextOf(coord).watch as unknown as { entries: Map<number, unknown> };
+    const before = hub.entries.size;
+    const dashboard = await startDashboard(coord, { port: 0 });
+    cleanups.push(() => dashboard.close());
+    expect(dashboard).toMatchObject({ host: '127.0.0.1', loopback: true, url: `http://127.0.0.1:${dashboard.port}/` });
+    const [a, b] = [openStream(dashboard.port), openStream(dashboard.port)];
+    await waitFor(
+      () => a.text.includes('event: snapshot') && b.text.includes('event: snapshot'),
+      'both get a snapshot',
+    );
+    expect(a.text).toMatch(/^retry: \d+\n\nevent: status\n/);
+    await waitFor(() => hub.entries.size === before + 1, 'the dashboard watches the namespace');
+    expect(dashboard.pages).toBe(2);
+
+    b.close();
+    await waitFor(() => dashboard.pages === 1, 'the page that left is forgotten');
+    await dashboard.close();
+    await waitFor(() => a.ended, "the other page's stream ends");
+    expect(hub.entries.size).toBe(before);
+    expect(await canConnect('127.0.0.1', dashboard.port)).toBe(false);
+    await dashboard.close(); // safe twice
+  });
 });
+
+/** An event stream of the dashboard on `port`, read as text. */
+function openStream(port: number): { text: string; ended: boolean; close(): void } {
+  const stream = { text: '', ended: false, close: () => req.destroy() };
+  const req = request({ host: '127.0.0.1', port, path: '/events', headers: { host: 'localhost' } }, (res) => {
+    res.setEncoding('utf8');
+    res.on('data', (d) => {
+      stream.text += d;
+    });
+    res.on('end', () => {
+      stream.ended = true;
+    });
+    res.on('error', () => undefined);
+  });
+  req.on('error', () => undefined);
+  req.end();
+  return stream;
+}
 
 function canConnect(host: string, port: number): Promise<boolean> {
   return new Promise((r) => {

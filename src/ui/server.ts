@@ -43,6 +43,8 @@ export interface Dashboard {
   readonly port: number;
   /** Whether it is reachable from this machine only. */
   readonly loopback: boolean;
+  /** How many pages are connected to its event stream now. */
+  readonly pages: number;
   /** Stops the feed (its watch and timers), ends every page's event stream, and closes the server. Safe twice. */
   close(): Promise<void>;
 }
@@ -83,6 +85,9 @@ export async function startDashboard(coord: Coordinator, options: DashboardOptio
     host,
     port,
     loopback,
+    get pages() {
+      return sse.size;
+    },
     close: () => {
       closing ??= new Promise<void>((resolve) => {
         feed.stop();
