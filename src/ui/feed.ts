@@ -95,11 +95,6 @@ export class LiveFeed {
     this.healthMs = timing.healthMs ?? 5000;
   }
 
-  /** The current status. */
-  get current(): FeedStatus {
-    return this.status;
-  }
-
   /** Reads the first snapshot and health (without waiting for them), then keeps them current. */
   start(): void {
     this.listener.status(this.status);

@@ -76,7 +76,12 @@ export async function startDashboard(coord: Coordinator, options: DashboardOptio
     options.timing,
   );
   const server = createServer((req, res) => handle(req, res, { assets, sse, loopback }));
-  await listen(server, host, options.port ?? DEFAULT_LISTEN.port);
+  try {
+    await listen(server, host, options.port ?? DEFAULT_LISTEN.port);
+  } catch (err) {
+    sse.close();
+    throw err;
+  }
   feed.start();
   const port = (server.address() as AddressInfo).port;
   let closing: Promise<void> | undefined;
@@ -149,7 +154,7 @@ function handle(req: IncomingMessage, res: ServerResponse, routes: Routes): void
   }
   const path = new URL(req.url ?? '/', 'http://dashboard').pathname;
   if (path === '/events') {
-    routes.sse.attach(req, res);
+    routes.sse.attach(res);
     return;
   }
   const api = /^\/api\/(snapshot|health|status)$/.exec(path);

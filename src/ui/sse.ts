@@ -4,7 +4,7 @@
  * goes away (or stops reading) is forgotten.
  * @module
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 
 /** A page that reads slower than this many buffered bytes is dropped (it reconnects and gets the latest state). */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
@@ -43,7 +43,7 @@ export class SseChannel {
   }
 
   /** Turns `res` into an event stream: the latest messages now, every later one as it comes. */
-  attach(req: IncomingMessage, res: ServerResponse): void {
+  attach(res: ServerResponse): void {
     if (this.closed) {
       res.writeHead(503).end();
       return;
@@ -60,8 +60,8 @@ export class SseChannel {
       if (data !== undefined) write(res, event, data);
     }
     this.clients.add(res);
+    // 'close' of the response: it ended, or the page's connection went away.
     const forget = () => this.clients.delete(res);
-    req.on('close', forget);
     res.on('close', forget);
     res.on('error', forget);
   }

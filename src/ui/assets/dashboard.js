@@ -185,16 +185,16 @@ function metadataText(metadata) {
 }
 
 function instanceRow(instance, down) {
-  const state = down ? 'down' : instance.status === 'draining' ? 'draining' : 'serving';
+  const mark = down ? 'down' : instance.status === 'draining' ? 'draining' : 'serving';
   return h(
     'tr',
-    { class: state, 'data-instance': instance.id, 'data-state': state, title: instance.key },
+    { class: mark, 'data-instance': instance.id, 'data-state': mark, title: instance.key },
     h('td', { class: 'mono' }, instance.id),
     h('td', { class: 'mono' }, `${instance.address}:${instance.port}`),
     h(
       'td',
       {},
-      h('span', { class: `pill ${state}` }, state),
+      h('span', { class: `pill ${mark}` }, mark),
       down ? h('span', { class: 'ago', 'data-down-since': Date.parse(down.downSince) }) : null,
     ),
     h('td', {}, String(instance.weight)),
