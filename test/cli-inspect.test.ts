@@ -33,11 +33,10 @@ describe('etcd-coord locks and inspect', () => {
     await waitFor(async () => (await keysUnder(a, 'jobs/nightly/')).length === 2, 'beta queued');
     const leader = await a.election('primary').campaign('node-1');
     const lease = await a.client.lease(120, { autoKeepAlive: false }).grant();
-    await a.client
-      .put(`${ns}legacy/${BigInt(lease).toString(16)}`)
-      .value('')
-      .lease(lease)
-      .exec();
+    const hex = BigInt(lease).toString(16);
+    await a.client.put(`${ns}legacy/${hex}`).value('').lease(lease).exec();
+    // Another writer's record whose owner would break the line: shown JSON-quoted.
+    await a.client.put(`${ns}foreign/${hex}`).value('{"owner":"two\\nlines"}').lease(lease).exec();
     const [sa, sb] = await Promise.all([a.session(), b.session()]);
 
     const [table, json, only, queue, queueJson] = await Promise.all([
@@ -51,7 +50,8 @@ describe('etcd-coord locks and inspect', () => {
     expect(table.code, table.stderr).toBe(0);
     const lines = table.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^NAME\s+OWNER\s+TOKEN\s+HELD FOR\s+WAITERS\s+OLDEST WAIT\s+TTL LEFT$/);
-    expect(lines.slice(1), table.stdout).toHaveLength(3);
+    expect(lines.slice(1), table.stdout).toHaveLength(4);
+    expect(lines.splice(1, 1)[0]).toMatch(/^foreign\s+"two\\nlines"\s+\d+\s+-\s+0\s+-\s+\d+s$/);
     expect(lines[1]).toMatch(new RegExp(`^jobs/nightly\\s+alpha\\s+${held.token}\\s+\\d+s\\s+1\\s+\\d+s\\s+\\d+s$`));
     expect(lines[2]).toMatch(/^legacy\s+\(unknown\)\s+\d+\s+-\s+0\s+-\s+\d+s$/);
     expect(lines[3]).toMatch(new RegExp(`^primary\\s+"node-1"\\s+${leader.token}\\s+-\\s+0\\s+-\\s+\\d+s$`));
@@ -60,7 +60,8 @@ describe('etcd-coord locks and inspect', () => {
     const doc = JSON.parse(json.stdout);
     expect(BigInt(doc.revision)).toBeGreaterThanOrEqual(leader.token);
     expect(Number.isNaN(Date.parse(doc.takenAt))).toBe(false);
-    expect(doc.queues.map((q: { name: string }) => q.name)).toEqual(['jobs/nightly', 'legacy', 'primary']);
+    expect(doc.queues.map((q: { name: string }) => q.name)).toEqual(['foreign', 'jobs/nightly', 'legacy', 'primary']);
+    expect(doc.queues.shift().head.owner).toBe('two\nlines');
     expect(doc.queues[0]).toMatchObject({
       name: 'jobs/nightly',
       waiters: 1,

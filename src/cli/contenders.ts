@@ -25,10 +25,19 @@ export function ageS(c: Contender | undefined, at: Date): number | undefined {
  * candidate's value); else '(unknown)' (an empty value, from Go or etcdctl).
  */
 export function ownerLabel(c: Contender): string {
-  if (c.owner !== undefined) return c.owner;
+  if (c.owner !== undefined) return oneLine(c.owner);
   if (c.value === '') return '(unknown)';
   const shown = JSON.stringify(c.value);
   return shown.length > 42 ? `${shown.slice(0, 40)}…"` : shown;
+}
+
+/** `s` as is, or JSON-quoted when it has control characters (other writers' records): one line per contender. */
+export function oneLine(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return JSON.stringify(s);
+  }
+  return s;
 }
 
 /** '8s' (lease TTL left), or '-' when the lease was gone by the time it was asked. */

@@ -4,7 +4,7 @@
  */
 import { validateName } from '../../keys.js';
 import { type Command, JSON_OPTION } from '../command.js';
-import { ageS, durationLabel, ownerLabel, ttlLabel } from '../contenders.js';
+import { ageS, durationLabel, oneLine, ownerLabel, ttlLabel } from '../contenders.js';
 import { EXIT } from '../exit.js';
 import { formatTable, toJson } from '../format.js';
 
@@ -48,7 +48,7 @@ Example:
     const rows = contenders.map((c) => [
       String(c.position),
       ownerLabel(c),
-      c.host ?? '-',
+      c.host === undefined ? '-' : oneLine(c.host),
       c.pid === undefined ? '-' : String(c.pid),
       String(c.token),
       c.leaseId,
