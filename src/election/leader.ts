@@ -6,7 +6,7 @@
  */
 import type { IKeyValue } from 'etcd3';
 import type { CoordContext } from '../context.js';
-import { directChildren, queueRange } from '../lock/queue.js';
+import { directChildren, queueRange } from '../queue/range.js';
 
 /** The leader of an election, as `leader()` and `observe()` report it. */
 export interface LeaderInfo {

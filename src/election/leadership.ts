@@ -9,8 +9,9 @@ import { type ComparatorBuilder, CompareResult, CompareTarget } from 'etcd3';
 import type { CoordContext } from '../context.js';
 import { InvalidArgumentError, NotLeaderError } from '../errors.js';
 import type { Session } from '../lease/session.js';
-import { guardKey, type StopGuard } from '../lock/guard.js';
-import { leave, type Turn } from '../lock/queue.js';
+import { guardKey, type StopGuard } from '../queue/guard.js';
+import { leave } from '../queue/leave.js';
+import type { Turn } from '../queue/spec.js';
 import type { TraceSpan } from '../telemetry.js';
 
 /** What a leadership needs from its election. @internal */

@@ -20,7 +20,7 @@
  */
 import { Channel } from '../channel.js';
 import type { CoordContext } from '../context.js';
-import { directChildren } from '../lock/queue.js';
+import { directChildren } from '../queue/range.js';
 import { linkSignals } from '../signals.js';
 import type { WatchEvent, WatchHandle } from '../watch.js';
 import { type LeaderInfo, readCandidates, sameLeader } from './leader.js';

@@ -9,12 +9,13 @@ import { InvalidArgumentError, isLockTimeoutError, LockTimeoutError } from '../e
 import { validateTimeout } from '../keys.js';
 import { Session } from '../lease/session.js';
 import type { LockKind } from '../metrics.js';
+import { enterLine, tryEnterLine } from '../queue/local-line.js';
+import { positionOnJoin } from '../queue/position.js';
+import type { Blockers } from '../queue/spec.js';
+import { takeTurn } from '../queue/turn.js';
 import { linkSignals } from '../signals.js';
-import { enterLine, tryEnterLine } from './local-line.js';
 import { Lock } from './lock.js';
 import { encodeOwner, validateOwner } from './owner.js';
-import { type Blockers, takeTurn } from './queue.js';
-import { positionOnJoin } from './trace.js';
 
 /** Options of a waiting acquire (`acquire()`, `read()`, `write()`). */
 export interface AcquireOptions {

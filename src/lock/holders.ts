@@ -4,7 +4,7 @@
  */
 import type { CoordContext } from '../context.js';
 import { leaseHex } from '../keys.js';
-import { queueRange } from './queue.js';
+import { queueRange } from '../queue/range.js';
 
 /** One holder of a lock, permit or rwlock, as etcd sees it. */
 export interface LockHolder {

@@ -8,9 +8,9 @@ import type { CoordContext } from '../context.js';
 import { isClosedError, LockLostError } from '../errors.js';
 import type { Session } from '../lease/session.js';
 import type { LockKind } from '../metrics.js';
+import { guardKey, readKey } from '../queue/guard.js';
+import { leave } from '../queue/leave.js';
 import type { TraceSpan } from '../telemetry.js';
-import { guardKey, readKey } from './guard.js';
-import { leave } from './queue.js';
 
 /** What a {@link Lock} is made of. @internal */
 export interface LockInit {

@@ -6,10 +6,10 @@
  */
 import type { CoordContext } from '../context.js';
 import { queueKey, queuePrefix, validateName } from '../keys.js';
+import { directChildren } from '../queue/range.js';
 import { type AcquireOptions, type ContendSpec, checkLockOptions, contend, type LockOptions } from './contend.js';
 import { type LockHolder, readHolders } from './holders.js';
 import type { Lock } from './lock.js';
-import { directChildren } from './queue.js';
 
 /** A distributed mutex. Create with `coord.mutex(name)`. */
 export class Mutex {

@@ -14,10 +14,10 @@
  */
 import type { CoordContext } from '../context.js';
 import { queueKey, queuePrefix, validateName } from '../keys.js';
+import { directChildren } from '../queue/range.js';
 import { type AcquireOptions, type ContendSpec, checkLockOptions, contend, type LockOptions } from './contend.js';
 import { type LockHolder, readHolders } from './holders.js';
 import type { Lock } from './lock.js';
-import { directChildren } from './queue.js';
 
 /** Who holds a read-write lock right now. */
 export interface RWLockHolders {

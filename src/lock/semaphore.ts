@@ -8,10 +8,10 @@
 import type { CoordContext } from '../context.js';
 import { InvalidArgumentError } from '../errors.js';
 import { queueKey, queuePrefix, validateName } from '../keys.js';
+import { directChildren } from '../queue/range.js';
 import { type AcquireOptions, type ContendSpec, checkLockOptions, contend, type LockOptions } from './contend.js';
 import { type LockHolder, readHolders } from './holders.js';
 import type { Permit } from './lock.js';
-import { directChildren } from './queue.js';
 
 /** The largest semaphore limit. */
 export const MAX_SEMAPHORE_LIMIT = 10_000;

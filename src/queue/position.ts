@@ -4,7 +4,8 @@
  */
 import type { CoordContext } from '../context.js';
 import type { TraceSpan } from '../telemetry.js';
-import { type Blockers, type JoinInfo, queueRange } from './queue.js';
+import { queueRange } from './range.js';
+import type { Blockers, JoinInfo } from './spec.js';
 
 /**
  * A `takeTurn()` `onJoin` hook that sets the `position` attribute of `span` (the

@@ -1,0 +1,97 @@
+/**
+ * Waiting for the turn, herd-free: a waiter watches only the `limit` nearest blockers
+ * ahead of it (for a mutex: its predecessor), from the read's header revision + 1 (a
+ * watch that starts in the past joins etcd's unsynced group, ~90 ms late), then reads
+ * again. The turn is reached exactly when one of those keys goes, so nothing is missed.
+ * Every read after a wait is guarded by `CreateRevision(myKey) == token`: if my key
+ * vanished while I waited (lease expired, key deleted) the wait fails (etcd #11456).
+ * @module
+ */
+import { CompareResult, CompareTarget, SortOrder } from 'etcd3';
+import type { CoordContext } from '../context.js';
+import { CoordinationError, SessionLostError } from '../errors.js';
+import { blockersRange, members, readBlockers } from './range.js';
+import type { QueueSpec } from './spec.js';
+
+/** Reads the `limit` nearest blockers ahead of me, guarded by my key still being mine. */
+export async function nearestAhead(spec: QueueSpec, token: bigint, signal: AbortSignal) {
+  const { ctx, blockers } = spec;
+  const key = Buffer.from(spec.key);
+  const res = await ctx.resilience.run(
+    `${spec.what}: read queue`,
+    () =>
+      ctx.client.kv.txn({
+        compare: [
+          { key, target: CompareTarget.Create, result: CompareResult.Equal, create_revision: token.toString() },
+        ],
+        success: [{ request_range: blockersRange(blockers, SortOrder.Descend, blockers.limit, token - 1n) }],
+        failure: [],
+      }),
+    { idempotent: true, signal },
+  );
+  if (!res.succeeded) {
+    throw spec.session.isAlive
+      ? new SessionLostError(`${spec.what}: my key ${spec.key} was deleted while waiting`)
+      : spec.session.signal.reason;
+  }
+  let ahead = members(blockers, res.responses[0].response_range.kvs, true);
+  if (!ahead) ahead = (await readBlockers(spec, SortOrder.Descend, token - 1n, signal)).kvs.slice(0, blockers.limit);
+  return { ahead: ahead.map((kv) => kv.key.toString()), revision: BigInt(res.header.revision) };
+}
+
+/**
+ * Resolves 'deleted' when any of `keys` is deleted at or after `from`, or when the watch
+ * cannot tell (compaction). With `early`, resolves 'late' as soon as etcd registers a
+ * watch whose start revision has already passed: such a watch joins etcd's unsynced
+ * group and would deliver up to 100 ms late, so reading the queue again is faster.
+ */
+export function anyDeleted(
+  ctx: CoordContext,
+  keys: string[],
+  from: bigint,
+  signal: AbortSignal,
+  early: boolean,
+): Promise<'deleted' | 'late'> {
+  return new Promise((resolve, reject) => {
+    const handles = keys.map((key) =>
+      ctx.watch.watch(
+        { key, startRevision: from },
+        {
+          onEvents: (events) => events.some((e) => e.type === 'delete') && done(),
+          onConnected: (revision) => early && revision >= from && done(undefined, 'late'),
+          onCompacted: () => done(),
+          onCanceled: (reason) => done(new CoordinationError(`watch of ${key} cancelled by etcd: ${reason}`)),
+        },
+      ),
+    );
+    const onAbort = () => done(signal.reason);
+    function done(err?: unknown, outcome: 'deleted' | 'late' = 'deleted'): void {
+      for (const h of handles) h.cancel();
+      signal.removeEventListener('abort', onAbort);
+      if (err === undefined) resolve(outcome);
+      else reject(err);
+    }
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Waits herd-free until fewer than `limit` blockers are ahead of my key. `first` is the
+ * window read by the join (watched at once); every later read is guarded by my key.
+ */
+export async function awaitTurn(
+  spec: QueueSpec,
+  token: bigint,
+  signal: AbortSignal,
+  first: { ahead: string[]; revision: bigint },
+): Promise<bigint> {
+  let early = true; // one early re-read per wait, so a busy etcd cannot make it poll
+  let window: { ahead: string[]; revision: bigint } | undefined = first;
+  for (;;) {
+    const { ahead, revision } = window ?? (await nearestAhead(spec, token, signal));
+    window = undefined;
+    if (ahead.length < spec.blockers.limit) return revision;
+    if ((await anyDeleted(spec.ctx, ahead, revision + 1n, signal, early)) === 'late') early = false;
+  }
+}
