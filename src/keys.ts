@@ -7,6 +7,7 @@
  * - registry key: `<namespace>services/<service>/<instanceId>`
  * @module
  */
+import { type ComparatorBuilder, CompareResult, CompareTarget, type ICompare, type Namespace } from 'etcd3';
 import { InvalidArgumentError } from './errors.js';
 
 const SEGMENT = /^[A-Za-z0-9._:@=+-]+$/;
@@ -169,6 +170,43 @@ export function prefixEnd(prefix: string | Buffer): Buffer {
     }
   }
   return Buffer.from([0]);
+}
+
+/**
+ * `CreateRevision(key) == rev`: the ownership compare. With a contender's token it holds
+ * exactly while that key is still the one created at `rev` (a lock, a leadership);
+ * with `0n` it holds while the key does not exist (create-if-absent).
+ */
+export function createRevisionIs(key: string | Buffer, rev: bigint): ICompare {
+  return {
+    key: Buffer.from(key),
+    target: CompareTarget.Create,
+    result: CompareResult.Equal,
+    create_revision: rev.toString(),
+  };
+}
+
+/** `ModRevision(key) == rev`: the key was not written since it was read at `rev`. */
+export function modRevisionIs(key: string | Buffer, rev: bigint | string): ICompare {
+  return {
+    key: Buffer.from(key),
+    target: CompareTarget.Mod,
+    result: CompareResult.Equal,
+    mod_revision: rev.toString(),
+  };
+}
+
+/** `Lease(key) == lease` (decimal lease id): the key is attached to that lease. */
+export function leaseIs(key: string | Buffer, lease: string): ICompare {
+  return { key: Buffer.from(key), target: CompareTarget.Lease, result: CompareResult.Equal, lease };
+}
+
+/**
+ * An etcd3 transaction builder on `kv` that already carries `CreateRevision(key) == rev`
+ * (`key` relative to `kv`'s namespace): the `txn()` of a hold.
+ */
+export function ifCreateRevisionIs(kv: Namespace, key: string, rev: bigint): ComparatorBuilder {
+  return kv.if(key, 'Create', '==', rev.toString());
 }
 
 function describe(v: unknown): string {

@@ -5,9 +5,10 @@
  * gets a higher revision.
  * @module
  */
-import { type ComparatorBuilder, CompareResult, CompareTarget } from 'etcd3';
+import type { ComparatorBuilder } from 'etcd3';
 import type { CoordContext } from '../context.js';
 import { InvalidArgumentError, NotLeaderError } from '../errors.js';
+import { createRevisionIs, ifCreateRevisionIs } from '../keys.js';
 import type { Session } from '../lease/session.js';
 import { guardKey, type StopGuard } from '../queue/guard.js';
 import { leave } from '../queue/leave.js';
@@ -102,9 +103,7 @@ export class Leadership implements AsyncDisposable {
       `${what}: proclaim`,
       () =>
         ctx.client.kv.txn({
-          compare: [
-            { key, target: CompareTarget.Create, result: CompareResult.Equal, create_revision: this.token.toString() },
-          ],
+          compare: [createRevisionIs(key, this.token)],
           success: [{ request_put: { key, value: Buffer.from(value), lease: session.leaseIdDecimal } }],
           failure: [],
         }),
@@ -138,7 +137,7 @@ export class Leadership implements AsyncDisposable {
    * leadership holds. Add `.and(...)`, `.then(...)`, `.else(...)`, then `.commit()`.
    */
   txn(): ComparatorBuilder {
-    return this.deps.ctx.kv.if(this.deps.relativeKey, 'Create', '==', this.token.toString());
+    return ifCreateRevisionIs(this.deps.ctx.kv, this.deps.relativeKey, this.token);
   }
 
   /** Same as {@link resign}. */

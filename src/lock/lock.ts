@@ -6,6 +6,7 @@
 import type { ComparatorBuilder } from 'etcd3';
 import type { CoordContext } from '../context.js';
 import { isClosedError, LockLostError } from '../errors.js';
+import { ifCreateRevisionIs } from '../keys.js';
 import type { Session } from '../lease/session.js';
 import type { LockKind } from '../metrics.js';
 import { guardKey, readKey } from '../queue/guard.js';
@@ -100,7 +101,7 @@ export class Lock {
    * when the lock was lost.
    */
   txn(): ComparatorBuilder {
-    return this.ctx.kv.if(this.key.slice(this.ctx.namespace.length), 'Create', '==', this.token.toString());
+    return ifCreateRevisionIs(this.ctx.kv, this.key.slice(this.ctx.namespace.length), this.token);
   }
 
   /** Asks etcd: my key still exists with my create revision, and my session is alive. */

@@ -3,8 +3,9 @@
  * first `limit` blockers in the same round trip. Uncontended, that is the whole acquire.
  * @module
  */
-import { CompareResult, CompareTarget, SortOrder } from 'etcd3';
+import { SortOrder } from 'etcd3';
 import { SessionLostError } from '../errors.js';
+import { createRevisionIs } from '../keys.js';
 import type { Session } from '../lease/session.js';
 import { leave } from './leave.js';
 import { blockersRange, members, readBlockers } from './range.js';
@@ -50,7 +51,7 @@ export async function join(spec: QueueSpec): Promise<Joined> {
       `${spec.what}: join queue`,
       () =>
         ctx.client.kv.txn({
-          compare: [{ key, target: CompareTarget.Create, result: CompareResult.Equal, create_revision: 0 }],
+          compare: [createRevisionIs(key, 0n)],
           success: [
             { request_put: { key, value: spec.value, lease: session.leaseIdDecimal } },
             { request_range: newest },

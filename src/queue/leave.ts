@@ -3,8 +3,8 @@
  * #22082), so a late delete never removes a newer key of the same name.
  * @module
  */
-import { CompareResult, CompareTarget } from 'etcd3';
 import type { CoordContext } from '../context.js';
+import { createRevisionIs } from '../keys.js';
 
 /** Deletes my key if it still has my create revision. Idempotent. */
 export async function leave(
@@ -19,9 +19,7 @@ export async function leave(
     `${what}: delete key`,
     () =>
       ctx.client.kv.txn({
-        compare: [
-          { key: k, target: CompareTarget.Create, result: CompareResult.Equal, create_revision: token.toString() },
-        ],
+        compare: [createRevisionIs(k, token)],
         success: [{ request_delete_range: { key: k } }],
         failure: [],
       }),

@@ -7,9 +7,10 @@
  * vanished while I waited (lease expired, key deleted) the wait fails (etcd #11456).
  * @module
  */
-import { CompareResult, CompareTarget, SortOrder } from 'etcd3';
+import { SortOrder } from 'etcd3';
 import type { CoordContext } from '../context.js';
 import { CoordinationError, SessionLostError } from '../errors.js';
+import { createRevisionIs } from '../keys.js';
 import { blockersRange, members, readBlockers } from './range.js';
 import type { QueueSpec } from './spec.js';
 
@@ -21,9 +22,7 @@ export async function nearestAhead(spec: QueueSpec, token: bigint, signal: Abort
     `${spec.what}: read queue`,
     () =>
       ctx.client.kv.txn({
-        compare: [
-          { key, target: CompareTarget.Create, result: CompareResult.Equal, create_revision: token.toString() },
-        ],
+        compare: [createRevisionIs(key, token)],
         success: [{ request_range: blockersRange(blockers, SortOrder.Descend, blockers.limit, token - 1n) }],
         failure: [],
       }),

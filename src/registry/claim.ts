@@ -12,10 +12,9 @@
  * @internal
  * @module
  */
-import { CompareResult, CompareTarget } from 'etcd3';
 import type { CoordContext } from '../context.js';
 import { ConflictError, CoordinationError } from '../errors.js';
-import { leaseHex } from '../keys.js';
+import { createRevisionIs, leaseHex, leaseIs, modRevisionIs } from '../keys.js';
 
 /** Where a claim or rewrite left the key. */
 export interface Written {
@@ -24,13 +23,6 @@ export interface Written {
   /** The key was there on an earlier lease of this registration and was moved to the new one. */
   readonly tookOver?: boolean;
 }
-
-const leaseIs = (key: Buffer, lease: string) => ({
-  key,
-  target: CompareTarget.Lease,
-  result: CompareResult.Equal,
-  lease,
-});
 
 /**
  * Puts `value` under `key` with `lease` unless another live instance holds it.
@@ -53,7 +45,7 @@ export async function claimKey(
       `${what}: create key`,
       () =>
         ctx.client.kv.txn({
-          compare: [{ key: k, target: CompareTarget.Create, result: CompareResult.Equal, create_revision: 0 }],
+          compare: [createRevisionIs(k, 0n)],
           success: [put],
           failure: [{ request_range: { key: k } }],
         }),
@@ -74,7 +66,7 @@ export async function claimKey(
       `${what}: take over key`,
       () =>
         ctx.client.kv.txn({
-          compare: [{ key: k, target: CompareTarget.Mod, result: CompareResult.Equal, mod_revision: kv.mod_revision }],
+          compare: [modRevisionIs(k, kv.mod_revision)],
           success: [put],
           failure: [],
         }),
@@ -124,7 +116,7 @@ export async function releaseOwnedKey(
     `${what}: delete key`,
     () =>
       ctx.client.kv.txn({
-        compare: [{ key: k, target: CompareTarget.Mod, result: CompareResult.Equal, mod_revision: kv.mod_revision }],
+        compare: [modRevisionIs(k, kv.mod_revision)],
         success: [{ request_delete_range: { key: k } }],
         failure: [],
       }),
