@@ -29,8 +29,21 @@ import {
   isInvalidArgumentError,
   isSessionLostError,
 } from '../errors.js';
-import type { Election } from './election.js';
 import type { Leadership } from './leadership.js';
+
+/**
+ * What a {@link LeaderJob} needs from its election (an `Election` is one). Declared
+ * here, so that leader-job.ts does not import election.ts, which creates the job.
+ * @internal
+ */
+export interface Campaigner {
+  /** The election's name (for messages). */
+  readonly name: string;
+  /** True when the election campaigns on a session given to it that is no longer alive. */
+  readonly sessionLost: boolean;
+  /** Campaigns with `value`; resolves once this candidate leads. */
+  campaign(value: string, options: { signal?: AbortSignal }): Promise<Leadership>;
+}
 
 /** The work a {@link LeaderJob} runs while it leads. It should stop soon after `leadership.signal` aborts. */
 export type LeaderTask = (leadership: Leadership) => Promise<void> | void;
@@ -105,7 +118,7 @@ export class LeaderJob implements AsyncDisposable {
 
   /** @internal use `election.run()`. */
   constructor(
-    private readonly election: Election,
+    private readonly election: Campaigner,
     private readonly task: LeaderTask,
     private readonly options: LeaderJobOptions,
     private readonly logger: Logger,
