@@ -50,9 +50,11 @@ export { RWLock } from './lock/rwlock.js';
 export { MAX_SEMAPHORE_LIMIT, Semaphore } from './lock/semaphore.js';
 export type { CoordEvent, LockKind, MetricsRegistry } from './metrics.js';
 export { ServiceCache } from './registry/cache.js';
+export { isNoInstanceError, NoInstanceError } from './registry/errors.js';
 export { Registration } from './registry/registration.js';
 export { ServiceRegistry } from './registry/registry.js';
 export type {
+  CallOptions,
   DiscoverOptions,
   InstancePatch,
   InstanceStatus,

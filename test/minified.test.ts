@@ -71,7 +71,7 @@ async function connectBundled(namespace: string): Promise<src.Coordinator> {
 
 describe('minified bundle', () => {
   it('really is minified: the bundled classes lost their names', () => {
-    expect(errorClassNames).toHaveLength(11);
+    expect(errorClassNames).toHaveLength(12);
     expect(lib.LockTimeoutError.name).not.toBe('LockTimeoutError');
     expect(lib.Mutex.name).not.toBe('Mutex');
   });

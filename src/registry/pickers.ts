@@ -8,6 +8,8 @@
  * - 'weighted': random, proportional to `weight`.
  * - 'sticky': the same instance as last time while it is a candidate; otherwise a new
  *   one chosen as 'weighted' does.
+ * - 'least-request': power of two choices: two distinct candidates at random, the one
+ *   with fewer calls in flight (a tie is broken at random); with one candidate, that one.
  * @internal
  * @module
  */
@@ -18,8 +20,15 @@ export class Picker {
   private lastRoundRobin: string | undefined;
   private stuck: string | undefined;
 
-  /** Picks from `candidates` (sorted by id); undefined when there are none. */
-  pick(strategy: PickStrategy, candidates: readonly ServiceInstance[]): ServiceInstance | undefined {
+  /**
+   * Picks from `candidates` (sorted by id); undefined when there are none. `inFlight`
+   * gives an instance's calls in flight (for 'least-request').
+   */
+  pick(
+    strategy: PickStrategy,
+    candidates: readonly ServiceInstance[],
+    inFlight: (id: string) => number,
+  ): ServiceInstance | undefined {
     if (candidates.length === 0) return undefined;
     switch (strategy) {
       case 'round-robin':
@@ -30,6 +39,8 @@ export class Picker {
         return weighted(candidates);
       case 'sticky':
         return this.sticky(candidates);
+      case 'least-request':
+        return leastRequest(candidates, inFlight);
     }
   }
 
@@ -47,6 +58,19 @@ export class Picker {
     this.stuck = chosen.id;
     return chosen;
   }
+}
+
+function leastRequest(candidates: readonly ServiceInstance[], inFlight: (id: string) => number): ServiceInstance {
+  if (candidates.length === 1) return candidates[0];
+  const i = Math.floor(Math.random() * candidates.length);
+  let j = Math.floor(Math.random() * (candidates.length - 1));
+  if (j >= i) j++; // distinct from i, uniform over the others
+  const a = candidates[i];
+  const b = candidates[j];
+  const na = inFlight(a.id);
+  const nb = inFlight(b.id);
+  if (na !== nb) return na < nb ? a : b;
+  return Math.random() < 0.5 ? a : b;
 }
 
 function weighted(candidates: readonly ServiceInstance[]): ServiceInstance {

@@ -118,11 +118,32 @@ export interface ServiceChange {
   readonly instance: ServiceInstance;
 }
 
-/** How {@link ServiceCache.pick} chooses. */
-export type PickStrategy = 'round-robin' | 'random' | 'weighted' | 'sticky';
+/**
+ * How {@link ServiceCache.pick} and {@link ServiceCache.call} choose: `'round-robin'`,
+ * `'random'`, `'weighted'` (by `weight`), `'sticky'`, or `'least-request'` (power of two
+ * choices over the calls in flight through {@link ServiceCache.call}).
+ */
+export type PickStrategy = 'round-robin' | 'random' | 'weighted' | 'sticky' | 'least-request';
 
 /** The pick strategies, in the order error messages list them. */
-export const PICK_STRATEGIES: readonly PickStrategy[] = ['round-robin', 'random', 'weighted', 'sticky'];
+export const PICK_STRATEGIES: readonly PickStrategy[] = [
+  'round-robin',
+  'random',
+  'weighted',
+  'sticky',
+  'least-request',
+];
+
+/** Options of {@link ServiceCache.call}. */
+export interface CallOptions {
+  /** How the instance is picked. Default `'least-request'`. */
+  strategy?: PickStrategy;
+  /**
+   * Aborted before the call starts: `call()` rejects with `signal.reason` and calls
+   * nothing. Aborted later: the signal passed to `fn` aborts with the same reason.
+   */
+  signal?: AbortSignal;
+}
 
 /** Options of {@link ServiceRegistry.discover}. */
 export interface DiscoverOptions {

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { InvalidArgumentError } from '../errors.js';
 import { validateSegment, validateTimeout, validateTtl } from '../keys.js';
 import {
+  type CallOptions,
   type DiscoverOptions,
   type InstancePatch,
   type InstanceStatus,
@@ -129,6 +130,28 @@ export function validateStrategy(strategy: unknown): PickStrategy {
     );
   }
   return strategy as PickStrategy;
+}
+
+/**
+ * Checks the arguments of `call()`; returns the strategy (default 'least-request') and signal.
+ * @throws InvalidArgumentError
+ */
+export function validateCall(
+  fn: unknown,
+  options: unknown,
+): { strategy: PickStrategy; signal: AbortSignal | undefined } {
+  if (typeof fn !== 'function') {
+    throw new InvalidArgumentError(`call() needs a function (instance, signal) => Promise, got ${show(fn)}`);
+  }
+  if (options === undefined) return { strategy: 'least-request', signal: undefined };
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new InvalidArgumentError(`call() options must be { strategy?, signal? }, got ${show(options)}`);
+  }
+  const { strategy, signal } = options as CallOptions;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new InvalidArgumentError(`call() options.signal must be an AbortSignal, got ${show(signal)}`);
+  }
+  return { strategy: strategy === undefined ? 'least-request' : validateStrategy(strategy), signal };
 }
 
 /** Checks the down policy of `discover()` and fills in defaults. @throws InvalidArgumentError */
