@@ -6,8 +6,8 @@
  */
 import type { Etcd3, Namespace } from 'etcd3';
 import type { Logger } from 'pino';
+import type { CoordEvent } from './events.js';
 import type { Session } from './lease/session.js';
-import type { CoordEvent } from './metrics.js';
 import type { Resilience } from './resilience.js';
 import type { SpanAttributes, SpanName, TraceSpan } from './telemetry.js';
 import type { WatchHub } from './watch.js';

@@ -3,8 +3,10 @@
  * @packageDocumentation
  */
 
-export type { ConnectOptions, EndpointHealth, TlsOptions } from './coordinator.js';
-export { Coordinator, connect } from './coordinator.js';
+export { connect } from './coordinator/connect.js';
+export { Coordinator } from './coordinator/coordinator.js';
+export type { EndpointHealth } from './coordinator/health.js';
+export type { ConnectOptions, TlsOptions } from './coordinator/options.js';
 export type { CampaignOptions, ElectionOptions } from './election/election.js';
 export { Election } from './election/election.js';
 export type { LeaderInfo } from './election/leader.js';
@@ -36,6 +38,7 @@ export {
   PermissionDeniedError,
   SessionLostError,
 } from './errors.js';
+export type { CoordEvent, LockKind } from './events.js';
 export type { Contender, InspectOptions, QueueView, ServiceView, Snapshot } from './inspect/types.js';
 export { MIN_TTL_SECONDS } from './keys.js';
 export type { SessionState, SessionStatus } from './lease/session.js';
@@ -48,7 +51,7 @@ export { Mutex } from './lock/mutex.js';
 export type { RWLockHolders } from './lock/rwlock.js';
 export { RWLock } from './lock/rwlock.js';
 export { MAX_SEMAPHORE_LIMIT, Semaphore } from './lock/semaphore.js';
-export type { CoordEvent, LockKind, MetricsRegistry } from './metrics.js';
+export type { MetricsRegistry } from './metrics.js';
 export { ServiceCache } from './registry/cache.js';
 export { isNoInstanceError, NoInstanceError } from './registry/errors.js';
 export { Registration } from './registry/registration.js';

@@ -6,9 +6,9 @@
  */
 import type { CoordContext } from '../context.js';
 import { InvalidArgumentError, isLockTimeoutError, LockTimeoutError } from '../errors.js';
+import type { LockKind } from '../events.js';
 import { validateTimeout } from '../keys.js';
 import { Session } from '../lease/session.js';
-import type { LockKind } from '../metrics.js';
 import { enterLine, tryEnterLine } from '../queue/local-line.js';
 import { positionOnJoin } from '../queue/position.js';
 import type { Blockers } from '../queue/spec.js';

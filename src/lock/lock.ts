@@ -6,9 +6,9 @@
 import type { ComparatorBuilder } from 'etcd3';
 import type { CoordContext } from '../context.js';
 import { isClosedError, LockLostError } from '../errors.js';
+import type { LockKind } from '../events.js';
 import { ifCreateRevisionIs } from '../keys.js';
 import type { Session } from '../lease/session.js';
-import type { LockKind } from '../metrics.js';
 import { guardKey, readKey } from '../queue/guard.js';
 import { leave } from '../queue/leave.js';
 import type { TraceSpan } from '../telemetry.js';

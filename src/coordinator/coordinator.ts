@@ -1,0 +1,283 @@
+/**
+ * The {@link Coordinator}: one etcd3 client, the namespace, the logger, the resilience
+ * policies, one keepalive stream and one watch stream, and the factories of every
+ * primitive. `connect()` (connect.ts) creates it.
+ * @module
+ */
+import type { Etcd3, Namespace } from 'etcd3';
+import type { Logger } from 'pino';
+import type { CoordContext } from '../context.js';
+import { Election, type ElectionOptions } from '../election/election.js';
+import { ClosedError } from '../errors.js';
+import { takeSnapshot } from '../inspect/inspect.js';
+import type { InspectOptions, Snapshot } from '../inspect/types.js';
+import { validateTtl } from '../keys.js';
+import { KeepAliveStream } from '../lease/keepalive.js';
+import { grantSession, type Session } from '../lease/session.js';
+import type { AcquireOptions, LockOptions } from '../lock/contend.js';
+import type { Lock } from '../lock/lock.js';
+import { Mutex } from '../lock/mutex.js';
+import { defaultOwner } from '../lock/owner.js';
+import { RWLock } from '../lock/rwlock.js';
+import { Semaphore } from '../lock/semaphore.js';
+import { withLock } from '../lock/with-lock.js';
+import { type MetricsRegistry, Reporter } from '../metrics.js';
+import { ServiceRegistry } from '../registry/registry.js';
+import type { BreakerState, Resilience } from '../resilience.js';
+import { Tracing } from '../telemetry.js';
+import { WatchHub } from '../watch.js';
+import { type EndpointHealth, HealthProbe } from './health.js';
+
+/** What `connect()` checked and built for a coordinator. @internal */
+export interface CoordinatorConfig {
+  readonly namespace: string;
+  readonly ttl: number;
+  readonly logger: Logger;
+  readonly resilience: Resilience;
+  readonly endpoints: string[];
+  /** Default: `<hostname>:<pid>`. */
+  readonly owner?: string;
+}
+
+/** A connection to etcd and the factory of every primitive. Create with {@link connect}. */
+export class Coordinator {
+  /** etcd3 namespace scoped to `namespace`, for application data. */
+  readonly kv: Namespace;
+  /** The key prefix of everything. */
+  readonly namespace: string;
+  /** Default session TTL in seconds. */
+  readonly ttl: number;
+  /** The endpoints in use. */
+  readonly endpoints: readonly string[];
+  /** The default owner of this coordinator's locks (`connect({ owner })`, else `<hostname>:<pid>`). */
+  readonly owner: string;
+  /** The root etcd3 client. Keys through it are not namespaced. */
+  readonly client: Etcd3;
+  /** @internal */
+  protected readonly ctx: CoordContext;
+  private readonly logger: Logger;
+  private readonly resilience: Resilience;
+  private readonly keepAlive: KeepAliveStream;
+  private readonly watchHub: WatchHub;
+  private readonly sessions = new Set<Session>();
+  private defaultSessionPromise: Promise<Session> | undefined;
+  private closing: Promise<void> | undefined;
+  private readonly closeController = new AbortController();
+  private readonly reporter: Reporter;
+  private tracing = Tracing.off;
+  private readonly healthProbe: HealthProbe;
+
+  /** @internal use {@link connect}. */
+  constructor(client: Etcd3, config: CoordinatorConfig) {
+    this.client = client;
+    this.namespace = config.namespace;
+    this.ttl = config.ttl;
+    this.endpoints = config.endpoints;
+    this.owner = config.owner ?? defaultOwner();
+    this.logger = config.logger;
+    this.resilience = config.resilience;
+    this.kv = config.namespace ? client.namespace(config.namespace) : client;
+    this.reporter = new Reporter(this.logger.child({ component: 'events' }));
+    this.keepAlive = new KeepAliveStream(client, this.logger.child({ component: 'keepalive' }));
+    this.watchHub = new WatchHub(client, this.logger.child({ component: 'watch' }));
+    this.healthProbe = new HealthProbe(client, this.resilience);
+    this.ctx = {
+      client,
+      kv: this.kv,
+      namespace: this.namespace,
+      owner: this.owner,
+      resilience: this.resilience,
+      watch: this.watchHub,
+      logger: (component) => this.logger.child({ component }),
+      defaultSession: (signal) => this.session({ signal }),
+      newSession: (ttl, signal) => this.newSession({ ttl, signal }),
+      assertOpen: () => this.assertOpen(),
+      closed: this.closeController.signal,
+      emit: (e) => this.reporter.emit(e),
+      trace: (name, attributes) => this.tracing.start(name, attributes),
+    };
+  }
+
+  /** True once {@link close} was called. */
+  get closed(): boolean {
+    return this.closing !== undefined;
+  }
+
+  /** State of the circuit breakers: 'open' while every endpoint fails fast. */
+  get breakerState(): BreakerState {
+    return this.resilience.breakerState;
+  }
+
+  /**
+   * The shared default session (TTL from `connect({ ttl })`). After it is lost, the next
+   * call grants a fresh one.
+   */
+  async session(options: { signal?: AbortSignal } = {}): Promise<Session> {
+    this.assertOpen();
+    const current = this.defaultSessionPromise;
+    if (current) {
+      return current.then(
+        (s) => (s.isAlive ? s : this.replaceDefault(current, options.signal)),
+        () => this.replaceDefault(current, options.signal),
+      );
+    }
+    return this.replaceDefault(undefined, options.signal);
+  }
+
+  private async replaceDefault(seen: Promise<Session> | undefined, signal?: AbortSignal): Promise<Session> {
+    if (this.defaultSessionPromise !== seen && this.defaultSessionPromise) return this.session({ signal });
+    const p = this.newSession({ signal });
+    this.defaultSessionPromise = p;
+    p.catch(() => {
+      if (this.defaultSessionPromise === p) this.defaultSessionPromise = undefined;
+    });
+    return p;
+  }
+
+  /** A new session with its own lease. It is closed (revoked) by {@link close} if still open. */
+  async newSession(options: { ttl?: number; signal?: AbortSignal } = {}): Promise<Session> {
+    this.assertOpen();
+    const ttl = validateTtl(options.ttl ?? this.ttl, 'ttl');
+    const session = await grantSession(
+      {
+        client: this.client,
+        resilience: this.resilience,
+        keepAlive: this.keepAlive,
+        logger: this.logger.child({ component: 'session' }),
+        emit: (e) => this.reporter.emit(e),
+      },
+      ttl,
+      options.signal,
+    );
+    if (this.closed) {
+      await session.close();
+      throw new ClosedError('the coordinator was closed');
+    }
+    this.sessions.add(session);
+    session.signal.addEventListener('abort', () => this.sessions.delete(session), { once: true });
+    return session;
+  }
+
+  /**
+   * A distributed mutex on `<namespace><name>/`, on the shared session unless
+   * `options.session` is given. Nothing is written until `acquire()`.
+   * @throws InvalidArgumentError for a bad name (synchronously).
+   */
+  mutex(name: string, options?: LockOptions): Mutex {
+    this.assertOpen();
+    return new Mutex(this.ctx, name, options);
+  }
+
+  /**
+   * A counting semaphore: at most `limit` permits held at once.
+   * @throws InvalidArgumentError for a bad name or a limit that is not a whole number >= 1 (synchronously).
+   */
+  semaphore(name: string, limit: number, options?: LockOptions): Semaphore {
+    this.assertOpen();
+    return new Semaphore(this.ctx, name, limit, options);
+  }
+
+  /**
+   * A read-write lock: many readers or one writer, FIFO between them.
+   * @throws InvalidArgumentError for a bad name (synchronously).
+   */
+  rwlock(name: string, options?: LockOptions): RWLock {
+    this.assertOpen();
+    return new RWLock(this.ctx, name, options);
+  }
+
+  /**
+   * A leader election on `<namespace><name>/` (Go `concurrency.Election` layout), on the
+   * shared session unless `options.session` is given. Nothing is written until `campaign()`.
+   * @throws InvalidArgumentError for a bad name (synchronously).
+   */
+  election(name: string, options?: ElectionOptions): Election {
+    this.assertOpen();
+    return new Election(this.ctx, name, options);
+  }
+
+  /**
+   * Acquires the mutex `name`, runs `fn(lock)`, and releases the lock when `fn` settles
+   * (also when it throws or the lock was lost meanwhile: watch `lock.signal`). Resolves
+   * with `fn`'s result or rejects with its error.
+   */
+  async withLock<T>(
+    name: string,
+    fn: (lock: Lock) => Promise<T> | T,
+    options: AcquireOptions & LockOptions = {},
+  ): Promise<T> {
+    return withLock(this.mutex(name, { session: options.session, owner: options.owner }), fn, options);
+  }
+
+  private registryInstance: ServiceRegistry | undefined;
+  /** Service registration and discovery (`register()`, `list()`, `discover()`). */
+  get registry(): ServiceRegistry {
+    this.registryInstance ??= new ServiceRegistry(this.ctx);
+    return this.registryInstance;
+  }
+
+  /**
+   * Who holds and who waits, under `<namespace><prefix>` (default: the whole namespace):
+   * every queue (mutex, semaphore, each side of a read-write lock, election) with its
+   * contenders in queue order and their owner records and lease TTLs, and every service
+   * with its instances. The keys are read in one consistent read (one revision); the
+   * lease TTLs are asked right after it, one request per distinct lease, concurrently.
+   * @param prefix - relative to the namespace: '' (default), a name, or the start of
+   *   names (e.g. 'jobs/').
+   * Rejects with InvalidArgumentError for a bad prefix (before anything is read).
+   */
+  inspect(prefix?: string, options: InspectOptions = {}): Promise<Snapshot> {
+    return takeSnapshot(this.ctx, prefix, options);
+  }
+
+  /** Health of every endpoint: reachable, latency, raft leader, revision, alarms. */
+  async health(): Promise<EndpointHealth[]> {
+    this.assertOpen();
+    return Promise.all(this.endpoints.map((ep) => this.healthProbe.check(ep)));
+  }
+
+  /** Registers the library's metrics in a prom-client registry. @internal use `connect({ metrics })`. */
+  async enableMetrics(registry: MetricsRegistry): Promise<void> {
+    await this.reporter.enableMetrics(registry, {
+      sessions: () => this.sessions.size,
+      sessionsAtRisk: () => [...this.sessions].filter((s) => s.state === 'at-risk').length,
+      breakerOpen: () => ({ closed: 0, 'half-open': 0.5, open: 1 })[this.resilience.breakerState],
+      registrations: () => this.registryInstance?.registrationCount ?? 0,
+      cacheInstances: () => this.registryInstance?.cacheSizes() ?? [],
+    });
+  }
+
+  /** Sends spans through `tracing` (connect() loads `@opentelemetry/api` if installed). @internal */
+  useTracing(tracing: Tracing): void {
+    this.tracing = tracing;
+  }
+
+  /** Throws {@link ClosedError} once closed. @internal */
+  assertOpen(): void {
+    if (this.closing) throw new ClosedError('the coordinator is closed');
+  }
+
+  /**
+   * Closes every session this coordinator created (revoking their leases, so no key of
+   * theirs stays behind), the watch and keepalive streams, and the client. Safe to call twice.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    this.closeController.abort(new ClosedError('the coordinator was closed'));
+    this.registryInstance?.shutdown();
+    await Promise.allSettled([...this.sessions].map((s) => s.close()));
+    this.keepAlive.close();
+    this.watchHub.close();
+    this.healthProbe.close();
+    this.client.close();
+  }
+
+  /** Same as {@link close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
