@@ -5,6 +5,7 @@
 
 export { connect } from './coordinator/connect.js';
 export { Coordinator } from './coordinator/coordinator.js';
+export type { Diagnostics } from './coordinator/diagnostics.js';
 export type { EndpointHealth } from './coordinator/health.js';
 export type { ConnectOptions, TlsOptions } from './coordinator/options.js';
 export type { CampaignOptions, ElectionOptions } from './election/election.js';

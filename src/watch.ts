@@ -139,6 +139,16 @@ export class WatchHub {
     return this.link.silentFailures;
   }
 
+  /** Streams opened (the first and every reopen), for diagnostics. */
+  get streamsOpened(): number {
+    return this.link.opened;
+  }
+
+  /** Watchers open now, for diagnostics. */
+  get watchers(): number {
+    return this.entries.size;
+  }
+
   /** Starts a watcher. */
   watch(spec: WatchSpec, handlers: WatchHandlers): WatchHandle {
     const entry: Entry = { id: this.nextId++, spec, handlers, next: spec.startRevision };

@@ -1,5 +1,4 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { CoordContext } from '../src/context.js';
 import type { Coordinator } from '../src/index.js';
 import { failOnUnhandledRejections, keysUnder } from './fixtures/lock-util.js';
 import { connectShared, waitFor } from './harness/index.js';
@@ -12,7 +11,7 @@ afterEach(async () => {
 });
 
 /** Watch events the coordinator's shared watch stream has received. */
-const events = (c: Coordinator) => (c as unknown as { ctx: CoordContext }).ctx.watch.eventsReceived;
+const events = (c: Coordinator) => c.diagnostics().watch.eventsReceived;
 
 /** Queues `n` waiters (one session each) behind a holder, releases, and counts watch events per handoff. */
 async function eventsPerHandoff(holder: Coordinator, waiters: Coordinator, name: string, n: number): Promise<number> {

@@ -14,7 +14,7 @@ import { type Coordinator, connect, type Session } from '../src/index.js';
 import { DEFAULT_LISTEN, parseListen } from '../src/ui/listen.js';
 import { startDashboard } from '../src/ui/server.js';
 import { type CliRun, killAllCli, startCli } from './cli-run.js';
-import { contextOf, FaultProxy, sharedEndpoints, sharedPort, uniqueNamespace, waitFor } from './harness/index.js';
+import { FaultProxy, sharedEndpoints, sharedPort, uniqueNamespace, waitFor } from './harness/index.js';
 
 const ARTIFACTS = resolve('test-artifacts');
 
@@ -250,9 +250,9 @@ describe('etcd-coord ui', () => {
 
   it('close() ends every page stream and cancels its watch; a page that leaves is forgotten', async () => {
     const coord = await connectTo(uniqueNamespace('uiclose'));
-    // The watchers of the coordinator's shared watch stream (internal).
-    const hub = contextOf(coord).watch as unknown as { entries: Map<number, unknown> };
-    const before = hub.entries.size;
+    // The watchers open on the coordinator's shared watch stream.
+    const watchers = () => coord.diagnostics().watch.watchers;
+    const before = watchers();
     const dashboard = await startDashboard(coord, { port: 0 });
     cleanups.push(() => dashboard.close());
     expect(dashboard).toMatchObject({ host: '127.0.0.1', loopback: true, url: `http://127.0.0.1:${dashboard.port}/` });
@@ -262,14 +262,14 @@ describe('etcd-coord ui', () => {
       'both get a snapshot',
     );
     expect(a.text).toMatch(/^retry: \d+\n\nevent: status\n/);
-    await waitFor(() => hub.entries.size === before + 1, 'the dashboard watches the namespace');
+    await waitFor(() => watchers() === before + 1, 'the dashboard watches the namespace');
     expect(dashboard.pages).toBe(2);
 
     b.close();
     await waitFor(() => dashboard.pages === 1, 'the page that left is forgotten');
     await dashboard.close();
     await waitFor(() => a.ended, "the other page's stream ends");
-    expect(hub.entries.size).toBe(before);
+    expect(watchers()).toBe(before);
     expect(await canConnect('127.0.0.1', dashboard.port)).toBe(false);
     await dashboard.close(); // safe twice
   });

@@ -8,7 +8,6 @@ import { type Coordinator, connect, type Registration, type ServiceCache } from 
 import { prefixEnd, servicePrefix } from '../../src/keys.js';
 import type { BenchEnv } from '../lib/env.js';
 import { counting } from '../lib/etcd-metrics.js';
-import { watchHubOf } from '../lib/internals.js';
 import { etcd3Client, grantLease, PutWatch, rawPut } from '../lib/raw.js';
 import { Collector, latencyCells, type ScenarioResult } from '../lib/report.js';
 import { interleave } from '../lib/sample.js';
@@ -168,8 +167,7 @@ async function fanOut(env: BenchEnv, c: Collector, ns: string, caches: number, r
   const regs: Registration[] = [];
   const times: number[] = [];
   try {
-    const hub = watchHubOf(d);
-    const received0 = hub.eventsReceived;
+    const received0 = d.diagnostics().watch.eventsReceived;
     const { counts } = await counting([env.single], async () => {
       for (let i = 0; i < registrations; i++) {
         const seen = waiters.map((w) => w.next(`up:f${i}`));
@@ -179,7 +177,7 @@ async function fanOut(env: BenchEnv, c: Collector, ns: string, caches: number, r
         times.push(now() - t0);
       }
     });
-    const received = (hub.eventsReceived - received0) / (registrations * caches);
+    const received = (d.diagnostics().watch.eventsReceived - received0) / (registrations * caches);
     const sent = counts.watchEvents / (registrations * caches);
     const sec = c.section(
       'discovery-fanout',

@@ -9,7 +9,6 @@ import { connect, type Session } from '../../src/index.js';
 import { batched } from '../lib/batched.js';
 import type { BenchEnv } from '../lib/env.js';
 import { delta, readCounters } from '../lib/etcd-metrics.js';
-import { watchHubOf } from '../lib/internals.js';
 import { Collector, type ScenarioResult } from '../lib/report.js';
 import { fmt, ratio } from '../lib/stats.js';
 import { cpuMs, now, until } from '../lib/timing.js';
@@ -43,9 +42,8 @@ async function herd(env: BenchEnv, waiters: number): Promise<HerdRow> {
       120_000,
       50,
     );
-    const hub = watchHubOf(coord);
     const before = await readCounters([env.single]);
-    const received0 = hub.eventsReceived;
+    const received0 = coord.diagnostics().watch.eventsReceived;
     const cpu0 = cpuMs();
     const t0 = now();
     await holder.release();
@@ -59,7 +57,7 @@ async function herd(env: BenchEnv, waiters: number): Promise<HerdRow> {
       seconds,
       requests: counts.requests / waiters,
       sent: counts.watchEvents / waiters,
-      received: (hub.eventsReceived - received0) / waiters,
+      received: (coord.diagnostics().watch.eventsReceived - received0) / waiters,
       cpu: cpu / waiters,
     };
   } finally {
@@ -98,7 +96,7 @@ export async function lockHerd(env: BenchEnv): Promise<ScenarioResult> {
   );
   sec.notes.push(
     'One coordinator, one session (TTL 30 s) per waiter: each waiter has its own key in the queue and watches only its predecessor. Timing starts when every waiter is queued and watching (etcd_debugging_mvcc_watcher_total) and ends when the last has had the lock.',
-    'etcd req/handoff: gRPC messages etcd received (keepalives excluded). Watch events sent: etcd_debugging_mvcc_events_total; received: the coordinator’s shared watch stream (eventsReceived). A thundering herd would show ~N events per handoff.',
+    'etcd req/handoff: gRPC messages etcd received (keepalives excluded). Watch events sent: etcd_debugging_mvcc_events_total; received: the coordinator’s shared watch stream (coord.diagnostics().watch.eventsReceived). A thundering herd would show ~N events per handoff.',
   );
   return c;
 }

@@ -9,7 +9,6 @@ import { connect, type Session } from '../../src/index.js';
 import { batched } from '../lib/batched.js';
 import type { BenchEnv } from '../lib/env.js';
 import { delta, readCounters } from '../lib/etcd-metrics.js';
-import { keepAliveOf } from '../lib/internals.js';
 import { etcd3Client } from '../lib/raw.js';
 import { Collector, type ScenarioResult } from '../lib/report.js';
 import { fmt, ratio } from '../lib/stats.js';
@@ -70,14 +69,13 @@ async function coordWindow(env: BenchEnv, count: number, seconds: number): Promi
     // Let the first keepalive round (ttl/3 after the grants) start before measuring.
     await sleep((TTL * 1000) / 3);
     const streams = delta(c0, await readCounters([env.single])).keepAliveStreams;
-    const ka = keepAliveOf(coord);
-    const sent0 = ka.sent;
+    const sent0 = coord.diagnostics().keepAlive.sent;
     const t1 = now();
     const w = await observe(env, seconds);
-    const clientSent = (ka.sent - sent0) / ((now() - t1) / 1000);
+    const clientSent = (coord.diagnostics().keepAlive.sent - sent0) / ((now() - t1) / 1000);
     const lost = sessions.filter((s) => !s.isAlive).length;
     if (lost > 0) throw new Error(`sessions: ${lost} of ${count} sessions were lost during the window`);
-    return { ...w, setup, streams, clientStreams: ka.streamsOpened, clientSent };
+    return { ...w, setup, streams, clientStreams: coord.diagnostics().keepAlive.streamsOpened, clientSent };
   } finally {
     await coord.close();
   }

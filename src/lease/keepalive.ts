@@ -66,6 +66,16 @@ export class KeepAliveStream {
     return this.link.opened;
   }
 
+  /** Streams given up because etcd stopped answering, for diagnostics. */
+  get silentFailures(): number {
+    return this.link.silentFailures;
+  }
+
+  /** Leases kept alive now, for diagnostics. */
+  get leases(): number {
+    return this.slots.size;
+  }
+
   /** Starts keeping `member` alive. */
   add(member: KeepAliveMember): void {
     const slot: Slot = { member, timer: undefined, pending: [] };
