@@ -22,6 +22,8 @@ import { RWLock } from '../lock/rwlock.js';
 import { Semaphore } from '../lock/semaphore.js';
 import { withLock } from '../lock/with-lock.js';
 import { type MetricsRegistry, Reporter } from '../metrics.js';
+import { PartitionGroup } from '../partition/group.js';
+import { type PartitionOptions, partitionSpec } from '../partition/spec.js';
 import { ServiceRegistry } from '../registry/registry.js';
 import type { BreakerState, Resilience } from '../resilience.js';
 import { Tracing } from '../telemetry.js';
@@ -208,6 +210,17 @@ export class Coordinator {
     options: AcquireOptions & LockOptions = {},
   ): Promise<T> {
     return withLock(this.mutex(name, { session: options.session, owner: options.owner }), fn, options);
+  }
+
+  /**
+   * Work spread over the live members of group `name`: `options.partitions` partitions,
+   * each owned by exactly one member at a time (rendezvous hashing over the members;
+   * fenced by the owner key's create revision). Joins in the background at once.
+   * @throws InvalidArgumentError for a bad name, member, session or partition count (synchronously; nothing written).
+   */
+  partition(name: string, options: PartitionOptions): PartitionGroup {
+    this.assertOpen();
+    return new PartitionGroup(this.ctx, partitionSpec(this.namespace, name, options));
   }
 
   private registryInstance: ServiceRegistry | undefined;
