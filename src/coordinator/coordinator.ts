@@ -24,6 +24,9 @@ import { withLock } from '../lock/with-lock.js';
 import { type MetricsRegistry, Reporter } from '../metrics.js';
 import { PartitionGroup } from '../partition/group.js';
 import { type PartitionOptions, partitionSpec } from '../partition/spec.js';
+import { Barrier } from '../recipes/barrier.js';
+import { DoubleBarrier } from '../recipes/double-barrier.js';
+import type { BarrierOptions } from '../recipes/options.js';
 import { ServiceRegistry } from '../registry/registry.js';
 import type { BreakerState, Resilience } from '../resilience.js';
 import { Tracing } from '../telemetry.js';
@@ -197,6 +200,29 @@ export class Coordinator {
   election(name: string, options?: ElectionOptions): Election {
     this.assertOpen();
     return new Election(this.ctx, name, options);
+  }
+
+  /**
+   * A barrier (Go `recipes.Barrier`): its key `<namespace><name>` exists while it is held
+   * (`hold()`, on the shared session unless `options.session` is given), and `wait()`
+   * resolves once it does not. Nothing is written until `hold()`.
+   * @throws InvalidArgumentError for a bad name or options (synchronously).
+   */
+  barrier(name: string, options?: BarrierOptions): Barrier {
+    this.assertOpen();
+    return new Barrier(this.ctx, name, options);
+  }
+
+  /**
+   * One member of a double barrier (Go `recipes.DoubleBarrier`): `enter()` resolves once
+   * `count` members entered, `leave()` once they all left. Keys under
+   * `<namespace><name>/`, on the shared session unless `options.session` is given (one
+   * member per session). Nothing is written until `enter()`.
+   * @throws InvalidArgumentError for a bad name, a count that is not a whole number >= 1, or bad options (synchronously).
+   */
+  doubleBarrier(name: string, count: number, options?: BarrierOptions): DoubleBarrier {
+    this.assertOpen();
+    return new DoubleBarrier(this.ctx, name, count, options);
   }
 
   /**
