@@ -16,7 +16,8 @@ import { KeepAliveStream } from '../lease/keepalive.js';
 import { grantSession, type Session } from '../lease/session.js';
 import type { AcquireOptions, LockOptions } from '../lock/contend.js';
 import type { Lock } from '../lock/lock.js';
-import { Mutex } from '../lock/mutex.js';
+import { acquireMultiLock, checkMultiLock, type MultiLock, type MultiLockOptions } from '../lock/multi-lock.js';
+import { Mutex, type MutexOptions } from '../lock/mutex.js';
 import { defaultOwner } from '../lock/owner.js';
 import { RWLock } from '../lock/rwlock.js';
 import { Semaphore } from '../lock/semaphore.js';
@@ -166,12 +167,28 @@ export class Coordinator {
 
   /**
    * A distributed mutex on `<namespace><name>/`, on the shared session unless
-   * `options.session` is given. Nothing is written until `acquire()`.
-   * @throws InvalidArgumentError for a bad name (synchronously).
+   * `options.session` is given. Nothing is written until `acquire()`. With
+   * `options.lockDelayMs`, a waiter whose predecessor's lease ended (rather than a
+   * release) waits that much more before taking the lock.
+   * @throws InvalidArgumentError for a bad name or options (synchronously).
    */
-  mutex(name: string, options?: LockOptions): Mutex {
+  mutex(name: string, options?: MutexOptions): Mutex {
     this.assertOpen();
     return new Mutex(this.ctx, name, options);
+  }
+
+  /**
+   * Acquires the mutex of every name, all or none, on one session (`options.session`,
+   * else the shared one). They are taken in one global order (by queue prefix), so two
+   * multi-locks over overlapping names cannot deadlock. Rejects with `signal.reason`,
+   * `LockTimeoutError` (`timeoutMs` bounds the whole acquisition) or the reason a lock
+   * already taken was lost; every lock taken is released first. Rejects with
+   * `InvalidArgumentError` (before anything is written) for no names, too many,
+   * duplicates, a bad name or bad options.
+   */
+  async multiLock(names: readonly string[], options?: MultiLockOptions): Promise<MultiLock> {
+    this.assertOpen();
+    return acquireMultiLock(this.ctx, checkMultiLock(this.ctx, names, options), options);
   }
 
   /**

@@ -51,6 +51,8 @@ export interface ContendSpec {
   /** My key on a given session. */
   keyOf(session: Session): string;
   readonly blockers: Blockers;
+  /** Lock-delay after a predecessor's lease ended (mutex only); 0 or undefined: none. */
+  readonly lockDelayMs?: number;
 }
 
 /** Checks the `{ session, owner }` options. @throws InvalidArgumentError @internal */
@@ -98,7 +100,7 @@ export async function contend(spec: ContendSpec, wait: boolean, opts: AcquireOpt
     try {
       const turn = await takeTurn(
         { ctx, what, key, value: encodeOwner(spec.owner ?? ctx.owner), session, blockers: spec.blockers },
-        { wait, signal, onJoin: positionOnJoin(ctx, what, spec.blockers, span) },
+        { wait, signal, onJoin: positionOnJoin(ctx, what, spec.blockers, span), lockDelayMs: spec.lockDelayMs },
       );
       if (!turn) {
         exitLine();

@@ -5,11 +5,39 @@
  * @module
  */
 import type { CoordContext } from '../context.js';
+import { InvalidArgumentError } from '../errors.js';
 import { queueKey, queuePrefix, validateName } from '../keys.js';
+import { MAX_LOCK_DELAY_MS } from '../queue/lock-delay.js';
 import { directChildren } from '../queue/range.js';
 import { type AcquireOptions, type ContendSpec, checkLockOptions, contend, type LockOptions } from './contend.js';
 import { type LockHolder, readHolders } from './holders.js';
 import type { Lock } from './lock.js';
+
+export { MAX_LOCK_DELAY_MS };
+
+/** Options of `coord.mutex()`. */
+export interface MutexOptions extends LockOptions {
+  /**
+   * Lock-delay (Consul's idea): when this waiter's predecessor's key went with its lease
+   * (the lease expired or was revoked, `session.close()` included) rather than by a
+   * release, wait this many milliseconds more before taking the lock, so a holder that
+   * may still be running after losing its lease has time to notice and stop. A released
+   * lock passes on at once. From 0 (default: no delay, no extra request) to
+   * {@link MAX_LOCK_DELAY_MS}.
+   */
+  lockDelayMs?: number;
+}
+
+/** Checks `lockDelayMs`. @throws InvalidArgumentError */
+function checkLockDelay(ms: unknown): number {
+  if (ms === undefined) return 0;
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0 || ms > MAX_LOCK_DELAY_MS) {
+    throw new InvalidArgumentError(
+      `options.lockDelayMs must be a number of milliseconds from 0 to ${MAX_LOCK_DELAY_MS}, got ${typeof ms === 'string' ? JSON.stringify(ms) : typeof ms === 'number' ? String(ms) : typeof ms}`,
+    );
+  }
+  return ms;
+}
 
 /** A distributed mutex. Create with `coord.mutex(name)`. */
 export class Mutex {
@@ -21,9 +49,10 @@ export class Mutex {
    * @internal use `coord.mutex()`.
    * @throws InvalidArgumentError for a bad name or options (nothing is written).
    */
-  constructor(ctx: CoordContext, name: string, options?: LockOptions) {
+  constructor(ctx: CoordContext, name: string, options?: MutexOptions) {
     this.name = validateName(name, 'mutex name');
     const { session, owner } = checkLockOptions(options);
+    const lockDelayMs = checkLockDelay(options?.lockDelayMs);
     const prefix = queuePrefix(ctx.namespace, name);
     this.spec = {
       ctx,
@@ -34,6 +63,7 @@ export class Mutex {
       owner,
       keyOf: (s) => queueKey(ctx.namespace, name, s.leaseId),
       blockers: { prefix, limit: 1, member: directChildren(prefix) },
+      lockDelayMs,
     };
   }
 

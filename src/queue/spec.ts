@@ -46,6 +46,8 @@ export interface WaitOptions {
   wait: boolean;
   /** Called once my key is in the queue (for telemetry: the position at join). */
   onJoin?: (joined: JoinInfo) => void;
+  /** Lock-delay: wait this much more when a predecessor's key went with its lease (`lock-delay.ts`). Default 0. */
+  lockDelayMs?: number;
 }
 
 /** What the join saw: my token, the revision of the join, whether my turn was free at once. */

@@ -57,10 +57,13 @@ export async function takeTurn(spec: QueueSpec, opts: WaitOptions): Promise<Turn
         await leave(spec.ctx, spec.what, spec.key, token);
         return undefined;
       }
-      revision = await awaitTurn(spec, token, signal, {
-        ahead: joined.ahead ?? (await nearestAhead(spec, token, signal)).ahead,
-        revision: joined.revision,
-      });
+      revision = await awaitTurn(
+        spec,
+        token,
+        signal,
+        { ahead: joined.ahead ?? (await nearestAhead(spec, token, signal)).ahead, revision: joined.revision },
+        opts.lockDelayMs,
+      );
     }
     session.throwIfLost();
     markHandedOut(session, spec.key, token);

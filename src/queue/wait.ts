@@ -11,6 +11,7 @@ import { SortOrder } from 'etcd3';
 import type { CoordContext } from '../context.js';
 import { CoordinationError, SessionLostError } from '../errors.js';
 import { createRevisionIs } from '../keys.js';
+import { lockDelayCheck, type TurnCheck } from './lock-delay.js';
 import { blockersRange, members, readBlockers } from './range.js';
 import type { QueueSpec } from './spec.js';
 
@@ -39,8 +40,8 @@ export async function nearestAhead(spec: QueueSpec, token: bigint, signal: Abort
 }
 
 /**
- * Resolves 'deleted' when any of `keys` is deleted at or after `from`, or when the watch
- * cannot tell (compaction). With `early`, resolves 'late' as soon as etcd registers a
+ * Resolves 'deleted' when any of `keys` is deleted at or after `from`, 'compacted' when
+ * the watch cannot tell (compaction). With `early`, resolves 'late' as soon as etcd registers a
  * watch whose start revision has already passed: such a watch joins etcd's unsynced
  * group and would deliver up to 100 ms late, so reading the queue again is faster.
  */
@@ -50,7 +51,7 @@ export function anyDeleted(
   from: bigint,
   signal: AbortSignal,
   early: boolean,
-): Promise<'deleted' | 'late'> {
+): Promise<'deleted' | 'late' | 'compacted'> {
   return new Promise((resolve, reject) => {
     const handles = keys.map((key) =>
       ctx.watch.watch(
@@ -58,13 +59,13 @@ export function anyDeleted(
         {
           onEvents: (events) => events.some((e) => e.type === 'delete') && done(),
           onConnected: (revision) => early && revision >= from && done(undefined, 'late'),
-          onCompacted: () => done(),
+          onCompacted: () => done(undefined, 'compacted'),
           onCanceled: (reason) => done(new CoordinationError(`watch of ${key} cancelled by etcd: ${reason}`)),
         },
       ),
     );
     const onAbort = () => done(signal.reason);
-    function done(err?: unknown, outcome: 'deleted' | 'late' = 'deleted'): void {
+    function done(err?: unknown, outcome: 'deleted' | 'late' | 'compacted' = 'deleted'): void {
       for (const h of handles) h.cancel();
       signal.removeEventListener('abort', onAbort);
       if (err === undefined) resolve(outcome);
@@ -78,19 +79,29 @@ export function anyDeleted(
 /**
  * Waits herd-free until fewer than `limit` blockers are ahead of my key. `first` is the
  * window read by the join (watched at once); every later read is guarded by my key.
+ * With `lockDelayMs` > 0, a turn reached because a predecessor's key went with its lease
+ * is taken only `lockDelayMs` later (`lock-delay.ts`); 0 costs nothing.
  */
 export async function awaitTurn(
   spec: QueueSpec,
   token: bigint,
   signal: AbortSignal,
   first: { ahead: string[]; revision: bigint },
+  lockDelayMs = 0,
 ): Promise<bigint> {
   let early = true; // one early re-read per wait, so a busy etcd cannot make it poll
   let window: { ahead: string[]; revision: bigint } | undefined = first;
+  let check: TurnCheck | undefined;
   for (;;) {
     const { ahead, revision } = window ?? (await nearestAhead(spec, token, signal));
     window = undefined;
-    if (ahead.length < spec.blockers.limit) return revision;
-    if ((await anyDeleted(spec.ctx, ahead, revision + 1n, signal, early)) === 'late') early = false;
+    if (ahead.length < spec.blockers.limit) {
+      if (!check || !(await check(ahead, revision))) return revision;
+      check = undefined; // waited: read again (guarded by my key), then take the turn
+      continue;
+    }
+    const outcome = await anyDeleted(spec.ctx, ahead, revision + 1n, signal, early);
+    if (outcome === 'late') early = false;
+    if (lockDelayMs > 0) check = lockDelayCheck(spec, lockDelayMs, ahead, outcome, signal);
   }
 }
