@@ -7,6 +7,7 @@ import {
   type PartitionGroup,
 } from '../src/index.js';
 import { assignAll, desiredOwner, hash64 } from '../src/partition/hashing.js';
+import { runCli } from './cli-run.js';
 import { failOnUnhandledRejections, keysUnder } from './fixtures/lock-util.js';
 import {
   checkHistory,
@@ -206,4 +207,35 @@ describe('coord.partition()', () => {
     await g.leave();
     expect(await keysUnder(coord, '')).toEqual([]);
   });
+
+  it('etcd-coord partitions NAME shows the members and the owner of every partition', async () => {
+    const ns = uniqueNamespace('partcli');
+    const a = await open(ns);
+    const b = await open(ns);
+    const ga = a.partition('cli', { partitions: 8, member: 'alpha' });
+    const gb = b.partition('cli', { partitions: 8, member: 'beta' });
+    await waitFor(() => converged(a, 'cli', 8, ['alpha', 'beta']), 'both own their share');
+    const [table, json, none] = await Promise.all([
+      runCli(['partitions', 'cli', '--namespace', ns]),
+      runCli(['partitions', 'cli', '--json', '--namespace', ns]),
+      runCli(['partitions', 'nothing', '--namespace', ns]),
+    ]);
+    const want = assignAll(8, ['alpha', 'beta']);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^MEMBER\s+LEASE\s+OWNS\s+PARTITIONS\nalpha\s+[0-9a-f]+\s+\d+\s+\S+\nbeta\s/);
+    expect(table.stdout).toContain('8/8 partitions owned; unowned: -');
+    expect(json.code).toBe(0);
+    const parsed = JSON.parse(json.stdout);
+    expect(parsed.partitions).toBe(8);
+    expect(parsed.unowned).toEqual([]);
+    expect(parsed.members.map((m: { member: string }) => m.member)).toEqual(['alpha', 'beta']);
+    expect(parsed.members[0].partitions).toEqual(want.get('alpha'));
+    expect(parsed.owners).toHaveLength(8);
+    expect(typeof parsed.owners[0].token).toBe('string');
+    expect(none.code).toBe(0);
+    expect(none.stderr).toContain('no live members');
+    const bad = await runCli(['partitions', 'a//b', '--namespace', ns]);
+    expect(bad.code).not.toBe(0);
+    await Promise.all([ga.leave(), gb.leave()]);
+  }, 30_000);
 });

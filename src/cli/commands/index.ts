@@ -9,6 +9,7 @@ import { leaderCommand } from './leader.js';
 import { lockCommand } from './lock.js';
 import { locksCommand } from './locks.js';
 import { observeCommand } from './observe.js';
+import { partitionsCommand } from './partitions.js';
 import { registerCommand } from './register.js';
 import { servicesListCommand } from './services-list.js';
 import { servicesWatchCommand } from './services-watch.js';
@@ -25,6 +26,7 @@ export const COMMANDS: readonly Command[] = [
   observeCommand,
   locksCommand,
   inspectCommand,
+  partitionsCommand,
   servicesListCommand,
   servicesWatchCommand,
   registerCommand,
