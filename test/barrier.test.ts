@@ -126,6 +126,10 @@ describe('double barrier', () => {
     await waitFor(async () => (await keys('round/waiters/')).length === 2, 'two members waiting');
     await watching(a, 1);
     expect(entering.map((e) => e.settled())).toEqual([false, false]);
+    // coord.inspect() lists the members (queue `<name>/waiters`) with their owners.
+    const snap = await a.inspect('round/');
+    const waitersQueue = snap.queues.find((q) => q.name === 'round/waiters');
+    expect(waitersQueue?.contenders.map((m) => m.owner)).toEqual([a.owner, b.owner]);
     await members[2].enter();
     await Promise.all(entering.map((e) => e.p));
     expect(members.map((m) => m.entered)).toEqual([true, true, true]);
@@ -155,6 +159,25 @@ describe('double barrier', () => {
     await Promise.all([late.leave(), m4.leave()]);
     expect(await keys()).toEqual([]);
     await Promise.all(sessions.map((s) => s.close()));
+  });
+
+  it('a member that crashes before leaving counts as left once its lease ends; a stale ready is cleaned up', async () => {
+    const session = await b.newSession({ ttl: 2 });
+    const [stays, crashes] = [a.doubleBarrier('crash', 2), b.doubleBarrier('crash', 2, { session })];
+    await Promise.all([stays.enter(), crashes.enter()]);
+    const leaving = track(stays.leave());
+    await waitFor(async () => (await keys('crash/waiters/')).length === 1, 'one member left');
+    expect(leaving.settled()).toBe(false);
+    session.orphan(); // the crashed member's key expires with its lease
+    await leaving.p;
+    expect(await keys()).toEqual([]); // ready deleted by the member that saw the round end
+
+    // A `ready` whose round is gone (its last member died while leaving) does not block the next round.
+    await a.kv.put('stale/ready').value('');
+    const pair = [a.doubleBarrier('stale', 2), c.doubleBarrier('stale', 2)];
+    await Promise.all(pair.map((m) => m.enter()));
+    await Promise.all(pair.map((m) => m.leave()));
+    expect(await keys()).toEqual([]);
   });
 
   it('aborted enter and leave reject with the reason and leave no key', async () => {

@@ -1,11 +1,12 @@
 /**
  * Barrier (Go `recipes.Barrier`): one key, `<namespace><name>`, exists while the barrier
- * is held. `wait()` resolves once it does not exist. Holding is create-if-absent on a
+ * is held; its value is an owner record (`owner`, `host`, `pid`, `since`). `wait()` resolves once it does not exist. Holding is create-if-absent on a
  * session's lease, so a crashed holder's barrier goes with its lease; releasing deletes
  * the key only while it is still the one this holder created (its create revision).
  * @module
  */
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { CoordContext } from '../context.js';
 import { ConflictError } from '../errors.js';
 import { createRevisionIs, leaseHex, validateName } from '../keys.js';
@@ -120,7 +121,15 @@ export class Barrier {
     session.throwIfLost();
     const key = Buffer.from(this.key);
     // A value of my own tells a retried create that landed from somebody else's key.
-    const value = Buffer.from(JSON.stringify({ owner: ctx.owner, hold: randomBytes(8).toString('hex') }));
+    const value = Buffer.from(
+      JSON.stringify({
+        owner: ctx.owner,
+        host: hostname(),
+        pid: process.pid,
+        since: new Date().toISOString(),
+        hold: randomBytes(8).toString('hex'),
+      }),
+    );
     const res = await ctx.resilience.run(
       `${what}: hold`,
       () =>

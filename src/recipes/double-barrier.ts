@@ -4,7 +4,8 @@
  *
  * Keys, under `<namespace><name>/`:
  * - `waiters/<lease hex>`: one per member, on its session's lease (so one member per
- *   session; a crashed member's key goes with its lease);
+ *   session; a crashed member's key goes with its lease), valued with an owner record
+ *   (`coord.inspect()` lists the members as the queue `<name>/waiters`);
  * - `ready`: put by the `count`th member to enter, on its lease; its create revision
  *   marks the round: the round's members are the waiter keys created before it.
  *
@@ -25,6 +26,7 @@ import type { CoordContext } from '../context.js';
 import { CoordinationError, InvalidArgumentError, SessionLostError } from '../errors.js';
 import { createRevisionIs, validateName } from '../keys.js';
 import type { Session } from '../lease/session.js';
+import { encodeOwner } from '../lock/owner.js';
 import { leave } from '../queue/leave.js';
 import { queueRange } from '../queue/range.js';
 import { linkSignals } from '../signals.js';
@@ -197,7 +199,7 @@ export class DoubleBarrier {
           ctx.client.kv.txn({
             compare: [createRevisionIs(key, 0n), createRevisionIs(ready, 0n)],
             success: [
-              { request_put: { key, value: Buffer.from(ctx.owner), lease: session.leaseIdDecimal } },
+              { request_put: { key, value: encodeOwner(ctx.owner), lease: session.leaseIdDecimal } },
               { request_range: oldest },
             ],
             failure: [{ request_range: { key } }, { request_range: { key: ready } }, { request_range: oldest }],
