@@ -158,8 +158,9 @@ export class Lock {
 
   private doRelease(): Promise<void> {
     if (!this.session.isAlive) {
-      // The lease ends anyway (it may be unreachable): delete my key best-effort, without making the caller wait.
-      leave(this.ctx, this.what, this.key, this.token).catch(() => {});
+      // The lease ends anyway. Closed: close() revokes it, which deletes my key (so a lock-delay waiter sees the key
+      // go with its lease, every time). Lost (it may be unreachable): delete my key best-effort, without waiting.
+      if (this.session.state !== 'closed') leave(this.ctx, this.what, this.key, this.token).catch(() => {});
       this.done();
       this.releasing = Promise.resolve();
       return this.releasing;
