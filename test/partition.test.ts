@@ -6,7 +6,7 @@ import {
   type Ownership,
   type PartitionGroup,
 } from '../src/index.js';
-import { assignAll, desiredOwner, hash64 } from '../src/partition/hashing.js';
+import { assignAll, desiredOwner, fnv1a64, hash64 } from '../src/partition/hashing.js';
 import { runCli } from './cli-run.js';
 import { failOnUnhandledRejections, keysUnder } from './fixtures/lock-util.js';
 import {
@@ -35,6 +35,13 @@ async function open(namespace: string, ttl = 2): Promise<Coordinator> {
 
 describe('rendezvous hashing', () => {
   it('is stable, spreads 32 partitions over 4 members, and a 5th member takes only its own', () => {
+    const reference = (text: string) => {
+      let h = 0xcbf2_9ce4_8422_2325n;
+      for (const b of Buffer.from(text)) h = ((h ^ BigInt(b)) * 0x100_0000_01b3n) & 0xffff_ffff_ffff_ffffn;
+      return h;
+    };
+    expect(fnv1a64('a')).toBe(0xaf63_dc4c_8601_ec8cn);
+    for (const t of ['', 'm0:0', 'host-1:4242:65535', 'zürich:7']) expect(fnv1a64(t)).toBe(reference(t));
     expect(hash64('m0:0')).toBe(hash64('m0:0'));
     expect(hash64('m0:0')).not.toBe(hash64('m0:1'));
     const four = assignAll(32, ['m0', 'm1', 'm2', 'm3']);

@@ -1,5 +1,6 @@
 /**
- * The etcd writes of a partition group, each one guarded:
+ * Membership of a partition group: joining (the member key on the session, then live
+ * copies of the members and owners prefixes), and the group's etcd writes, each guarded:
  *
  * - **create if absent** (member key, owner key): `CreateRevision(key) == 0` -> put with
  *   my lease, else read the key. A key found on my own lease with my value is mine (a
@@ -10,8 +11,14 @@
  * @module
  */
 import { hostname } from 'node:os';
+import type { Logger } from 'pino';
 import type { CoordContext } from '../context.js';
+import { ConflictError, CoordinationError } from '../errors.js';
 import { createRevisionIs } from '../keys.js';
+import type { Session } from '../lease/session.js';
+import { RangeMirror } from '../registry/mirror.js';
+import { membersPrefix, ownersPrefix } from './ownership.js';
+import type { PartitionSpec } from './spec.js';
 
 /** The outcome of a create-if-absent: mine (with its create revision), or held by another lease. */
 export type Created =
@@ -71,4 +78,65 @@ export async function deleteGuarded(
 /** The value of a member key: who the member is, for `etcd-coord partitions` and `inspect`. */
 export function encodeMember(member: string, partitions: number): Buffer {
   return Buffer.from(JSON.stringify({ member, partitions, host: hostname(), pid: process.pid, since: Date.now() }));
+}
+
+/** A member registered on a live session, with live copies of the members and owners prefixes. @internal */
+export interface Joined {
+  readonly session: Session;
+  readonly memberKey: string;
+  readonly memberToken: bigint;
+  readonly members: RangeMirror;
+  readonly owners: RangeMirror;
+}
+
+/**
+ * Registers the member key on a live session (the spec's, else the shared one) and
+ * starts mirroring the members and owners prefixes; `onChange` is called on every change
+ * of either. On failure nothing of this attempt is left in etcd.
+ * @throws ConflictError when another live member has this member id.
+ */
+export async function joinGroup(
+  ctx: CoordContext,
+  spec: PartitionSpec,
+  logger: Logger,
+  signal: AbortSignal,
+  onChange: () => void,
+): Promise<Joined> {
+  const session = spec.session ?? (await ctx.defaultSession(signal));
+  session.throwIfLost();
+  const key = `${membersPrefix(ctx.namespace, spec.name)}${spec.member}`;
+  // No signal: a create that lands must be known, so that it can be deleted.
+  const created = await createIfAbsent(
+    ctx,
+    `${spec.name}: register member ${spec.member}`,
+    key,
+    encodeMember(spec.member, spec.partitions),
+    session.leaseIdDecimal,
+  );
+  if (!created) throw new CoordinationError(`${spec.name}: member key ${key} changed while joining`);
+  if (!created.mine) throw new ConflictError(`${spec.name}: member ${spec.member} is already live in this group`);
+  const mirror = (prefix: string, what: string) =>
+    new RangeMirror({ ctx, logger, what: `${spec.name}: ${what}`, key: prefix, prefix: true, onChanges: onChange });
+  const members = mirror(membersPrefix(ctx.namespace, spec.name), 'members');
+  const owners = mirror(ownersPrefix(ctx.namespace, spec.name), 'owners');
+  try {
+    const [m, o] = await Promise.all([members.read(signal), owners.read(signal)]);
+    session.throwIfLost();
+    signal.throwIfAborted();
+    members.start(m);
+    owners.start(o);
+  } catch (err) {
+    members.close();
+    owners.close();
+    await deleteGuarded(ctx, `${spec.name}: unregister`, key, created.token).catch(() => undefined);
+    throw err;
+  }
+  logger.info({ lease: session.leaseId }, `${spec.name}: joined as ${spec.member}`);
+  return { session, memberKey: key, memberToken: created.token, members, owners };
+}
+
+/** The ids of the live members, sorted. */
+export function liveMembers(ctx: CoordContext, name: string, joined: Joined): string[] {
+  const prefix = membersPrefix(ctx.namespace, name);
+  return [...joined.members.entries.keys()].map((k) => k.slice(prefix.length)).sort();
 }
