@@ -14,7 +14,15 @@ import {
   isSessionLostError,
 } from '../src/index.js';
 import { failOnUnhandledRejections } from './fixtures/lock-util.js';
-import { connectShared, rejectionOf, uniqueNamespace, waitFor } from './harness/index.js';
+import {
+  connectShared,
+  killAllChildren,
+  rejectionOf,
+  sharedEndpoints,
+  spawnChild,
+  uniqueNamespace,
+  waitFor,
+} from './harness/index.js';
 
 failOnUnhandledRejections();
 
@@ -274,6 +282,55 @@ describe('bad input', () => {
     const badSignal = { signal: 'soon' } as unknown as AbortSignal;
     expect(isInvalidArgumentError(await rejectionOf(a.barrier('x').wait({ signal: badSignal })))).toBe(true);
     expect(isInvalidArgumentError(await rejectionOf(a.doubleBarrier('x', 2).enter(badSignal as never)))).toBe(true);
+    expect(await keys()).toEqual([]);
+  });
+});
+
+describe('across processes', () => {
+  const env = () => ({ BARRIER_NS: namespace, ETCD_ENDPOINTS: sharedEndpoints().join(','), TTL: '2' });
+  afterAll(() => killAllChildren());
+
+  it('count 3 in 3 processes: enter together, leave together', async () => {
+    const children = [1, 2, 3].map(() => spawnChild('test/fixtures/barrier-member.ts', env()));
+    await Promise.all(children.map((ch) => ch.next('ready')));
+    for (const ch of children.slice(0, 2)) ch.send({ type: 'enter', name: 'procs', count: 3 });
+    await waitFor(async () => (await keys('procs/waiters/')).length === 2, 'two members waiting');
+    expect(children.flatMap((ch) => ch.messages.map((m) => m.type))).toEqual([]); // nobody entered yet
+    children[2].send({ type: 'enter', name: 'procs', count: 3 });
+    await Promise.all(children.map((ch) => ch.next('entered')));
+    for (const ch of children.slice(0, 2)) ch.send({ type: 'leave' });
+    await waitFor(async () => (await keys('procs/waiters/')).length === 1, 'two members left');
+    expect(children.flatMap((ch) => ch.messages.map((m) => m.type))).toEqual([]);
+    children[2].send({ type: 'leave' });
+    await Promise.all(children.map((ch) => ch.next('left')));
+    expect(await keys()).toEqual([]);
+    for (const ch of children) ch.send({ type: 'exit' });
+    await Promise.all(children.map((ch) => ch.exited));
+  });
+
+  it("SIGKILL: a killed holder's barrier lets waiters go; a killed member counts as left", async () => {
+    const holder = spawnChild('test/fixtures/barrier-member.ts', env());
+    await holder.next('ready');
+    holder.send({ type: 'hold', name: 'killed' });
+    await holder.next('held');
+    const before = c.diagnostics().watch.watchers;
+    const waiter = track(c.barrier('killed').wait());
+    await watching(c, before + 1);
+    expect(waiter.settled()).toBe(false);
+    await holder.kill();
+    await waiter.p; // the key went with the lease, a TTL later
+    expect(await keys('killed')).toEqual([]);
+
+    const member = spawnChild('test/fixtures/barrier-member.ts', env());
+    await member.next('ready');
+    const stays = a.doubleBarrier('killed-member', 2);
+    member.send({ type: 'enter', name: 'killed-member', count: 2 });
+    await Promise.all([stays.enter(), member.next('entered')]);
+    const leaving = track(stays.leave());
+    await waitFor(async () => (await keys('killed-member/waiters/')).length === 1, 'one member left');
+    expect(leaving.settled()).toBe(false);
+    await member.kill();
+    await leaving.p;
     expect(await keys()).toEqual([]);
   });
 });
