@@ -209,6 +209,11 @@ export function ifCreateRevisionIs(kv: Namespace, key: string, rev: bigint): Com
   return kv.if(key, 'Create', '==', rev.toString());
 }
 
+/** Adds `CreateRevision(key) == rev` to `builder` (`key` relative to its namespace); returns `builder`. */
+export function andCreateRevisionIs(builder: ComparatorBuilder, key: string, rev: bigint): ComparatorBuilder {
+  return builder.and(key, 'Create', '==', rev.toString());
+}
+
 function describe(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
   if (typeof v === 'bigint') return `${v}n`;

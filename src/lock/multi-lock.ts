@@ -10,7 +10,7 @@
 import type { ComparatorBuilder } from 'etcd3';
 import type { CoordContext } from '../context.js';
 import { InvalidArgumentError, LockLostError, LockTimeoutError } from '../errors.js';
-import { ifCreateRevisionIs, queuePrefix, validateName, validateTimeout } from '../keys.js';
+import { andCreateRevisionIs, ifCreateRevisionIs, queuePrefix, validateName, validateTimeout } from '../keys.js';
 import type { Session } from '../lease/session.js';
 import { linkSignals } from '../signals.js';
 import { type AcquireOptions, checkLockOptions, type LockOptions } from './contend.js';
@@ -75,7 +75,7 @@ export class MultiLock {
     const ns = this.ctx.namespace.length;
     const [first, ...rest] = this.locks;
     const builder = ifCreateRevisionIs(this.ctx.kv, first.key.slice(ns), first.token);
-    for (const lock of rest) builder.and(lock.key.slice(ns), 'Create', '==', lock.token.toString());
+    for (const lock of rest) andCreateRevisionIs(builder, lock.key.slice(ns), lock.token);
     return builder;
   }
 
