@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type Coordinator,
@@ -18,7 +19,7 @@ import {
   ownersInEtcd,
   takesBetween,
 } from './fixtures/partition-util.js';
-import { connectShared, uniqueNamespace, waitFor } from './harness/index.js';
+import { connectShared, sharedEndpoints, uniqueNamespace, waitFor } from './harness/index.js';
 
 failOnUnhandledRejections();
 
@@ -104,6 +105,10 @@ describe('coord.partition()', () => {
     await settled('4 members own every partition');
     const owners = await ownersInEtcd(admin, name, P);
     expect(owners.every((o) => o !== undefined)).toBe(true);
+    for (const g of groups.values()) {
+      expect(g.members()).toEqual(['m0', 'm1', 'm2', 'm3']);
+      expect([...g.desired()].sort((x, y) => x - y)).toEqual([...g.owned().keys()].sort((x, y) => x - y));
+    }
     const union = [...groups.values()].flatMap((g) => [...g.owned().keys()]);
     expect(union.sort((a, b) => a - b)).toEqual(Array.from({ length: P }, (_, p) => p));
 
@@ -244,5 +249,28 @@ describe('coord.partition()', () => {
     const bad = await runCli(['partitions', 'a//b', '--namespace', ns]);
     expect(bad.code).not.toBe(0);
     await Promise.all([ga.leave(), gb.leave()]);
+  }, 30_000);
+
+  it('examples/partitions.ts runs to completion: a join and a leave move only a share', async () => {
+    const proc = spawn(process.execPath, ['--import', 'tsx', 'examples/partitions.ts'], {
+      env: { ...process.env, ETCD_ENDPOINTS: sharedEndpoints().join(','), EXAMPLE_NAMESPACE: uniqueNamespace('pex') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    proc.stdout.on('data', (d) => {
+      out += d;
+    });
+    proc.stderr.on('data', (d) => {
+      out += d;
+    });
+    const code = await new Promise((r) => proc.once('exit', r));
+    expect(code, out).toBe(0);
+    const joined = Number(out.match(/worker-4 joined: (\d+) of 12/)?.[1]);
+    const left = Number(out.match(/worker-2 left: (\d+) of 12/)?.[1]);
+    expect(joined).toBeGreaterThan(0);
+    expect(joined).toBeLessThanOrEqual(6);
+    expect(left).toBeGreaterThan(0);
+    expect(left).toBeLessThanOrEqual(6);
+    expect(out).toContain('keys left under tenants/: 0');
   }, 30_000);
 });

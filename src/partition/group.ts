@@ -85,6 +85,19 @@ export class PartitionGroup implements AsyncDisposable, JobHost {
     return this.engine.owned();
   }
 
+  /** The live members as this member sees them now (sorted; empty while not joined). */
+  members(): readonly string[] {
+    return this.engine.view().members;
+  }
+
+  /**
+   * The partitions this member should own among the live members it sees now. While it
+   * differs from `owned()`, handoffs are under way.
+   */
+  desired(): ReadonlySet<number> {
+    return this.engine.view().desired;
+  }
+
   /**
    * Runs `task(ownership)` for every partition this member owns, now and later; restarts
    * a task that returned or threw after a backoff; aborts it on handoff or loss.

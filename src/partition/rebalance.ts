@@ -71,6 +71,18 @@ export class Rebalancer {
     return new Set(this.held.keys());
   }
 
+  /** The live members as last seen (sorted), and the partitions rendezvous hashing gives this member among them. */
+  view(): { members: readonly string[]; desired: ReadonlySet<number> } {
+    if (!this.joined) return { members: [], desired: new Set() };
+    this.refreshDesired(this.joined);
+    const me = this.host.spec.member;
+    const desired = new Set<number>();
+    this.desired.forEach((m, p) => {
+      if (m === me) desired.add(p);
+    });
+    return { members: this.desiredFor === '' ? [] : this.desiredFor.split('\n'), desired };
+  }
+
   /** The session is gone: every ownership aborts at once. */
   dropAll(reason: unknown): void {
     for (const [p, h] of [...this.held]) {
