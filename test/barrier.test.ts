@@ -151,6 +151,16 @@ describe('double barrier', () => {
     expect(await keys()).toEqual([]);
   });
 
+  it('count 1: enter and leave at once, twice over with one object', async () => {
+    const solo = b.doubleBarrier('solo', 1);
+    for (let i = 0; i < 2; i++) {
+      await solo.enter();
+      expect(await keys('solo/')).toHaveLength(2); // my key and ready
+      await solo.leave();
+      expect(await keys()).toEqual([]);
+    }
+  });
+
   it('a member that arrives during a round enters the next one', async () => {
     const sessions = await Promise.all([1, 2, 3, 4].map(() => a.newSession()));
     const [m1, m2, late, m4] = sessions.map((session) => a.doubleBarrier('next', 2, { session }));
