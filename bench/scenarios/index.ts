@@ -8,6 +8,7 @@ import { floor } from './floor.js';
 import { lockHerd } from './herd.js';
 import { inspect } from './inspect.js';
 import { lockUncontended } from './lock.js';
+import { partition } from './partition.js';
 import { sessions } from './sessions.js';
 import { soak, soakSeconds } from './soak.js';
 import { telemetry } from './telemetry.js';
@@ -43,4 +44,5 @@ export const scenarios: Scenario[] = [
   },
   { id: 'telemetry', title: '9. Telemetry cost', run: telemetry, singleNodeOnly: true },
   { id: 'inspect', title: '10. Inspect: 1,000 queues × 3 contenders', run: inspect },
+  { id: 'partition', title: '11. Partitions: rebalancing', run: partition, singleNodeOnly: true },
 ];
