@@ -11,6 +11,7 @@ import { InvalidArgumentError, NotLeaderError } from '../errors.js';
 import { createRevisionIs, ifCreateRevisionIs } from '../keys.js';
 import type { Session } from '../lease/session.js';
 import { guardKey, type StopGuard } from '../queue/guard.js';
+import { forgetHandedOut } from '../queue/join.js';
 import { leave } from '../queue/leave.js';
 import type { Turn } from '../queue/spec.js';
 import type { TraceSpan } from '../telemetry.js';
@@ -164,6 +165,7 @@ export class Leadership implements AsyncDisposable {
     this.end(new NotLeaderError(`${this.deps.what}: resigned`), false);
     try {
       await leave(this.deps.ctx, this.deps.what, this.key, this.token);
+      forgetHandedOut(this.deps.session, this.key, this.token);
     } finally {
       // Even if the delete failed: the next join on this session finds the key stale and removes it.
       this.exitLine();

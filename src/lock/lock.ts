@@ -10,6 +10,7 @@ import type { LockKind } from '../events.js';
 import { ifCreateRevisionIs } from '../keys.js';
 import type { Session } from '../lease/session.js';
 import { guardKey, readKey } from '../queue/guard.js';
+import { forgetHandedOut } from '../queue/join.js';
 import { leave } from '../queue/leave.js';
 import type { TraceSpan } from '../telemetry.js';
 
@@ -166,7 +167,10 @@ export class Lock {
       return this.releasing;
     }
     const p = leave(this.ctx, this.what, this.key, this.token).then(
-      () => this.done(),
+      () => {
+        forgetHandedOut(this.session, this.key, this.token);
+        this.done();
+      },
       (err) => {
         if (!this.session.isAlive || isClosedError(err)) return this.done();
         this.ctx.logger('lock').warn({ err, key: this.key }, 'could not delete my key; it expires with the lease');

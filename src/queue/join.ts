@@ -24,6 +24,16 @@ export function markHandedOut(session: Session, key: string, token: bigint): voi
   tokens.set(key, token);
 }
 
+/**
+ * Forgets a hand-out once its key is known to be gone (released, or deleted by the
+ * guarded leave): only keys whose release failed need remembering, and a session that
+ * uses many lock names must not keep an entry per name for its whole life.
+ */
+export function forgetHandedOut(session: Session, key: string, token: bigint): void {
+  const tokens = handedOut.get(session);
+  if (tokens?.get(key) === token) tokens.delete(key);
+}
+
 /** The outcome of joining: my token, whether my turn came at once, else the nearest blockers ahead. */
 export interface Joined {
   readonly token: bigint;
