@@ -166,8 +166,8 @@ export class PartitionGroup implements AsyncDisposable, JobHost {
   }
 
   private async join(): Promise<Joined> {
-    const joined = await joinGroup(this.ctx, this.spec, this.logger, this.stopper.signal, () =>
-      this.engine.reconcile(),
+    const joined = await joinGroup(this.ctx, this.spec, this.logger, this.stopper.signal, (keys) =>
+      this.engine.changed(keys),
     );
     this.joined = joined;
     this.engine.joined = joined;

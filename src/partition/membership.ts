@@ -16,7 +16,7 @@ import type { CoordContext } from '../context.js';
 import { ConflictError, CoordinationError } from '../errors.js';
 import { createRevisionIs } from '../keys.js';
 import type { Session } from '../lease/session.js';
-import { RangeMirror } from '../registry/mirror.js';
+import { type MirrorChange, RangeMirror } from '../registry/mirror.js';
 import { membersPrefix, ownersPrefix } from './ownership.js';
 import type { PartitionSpec } from './spec.js';
 
@@ -91,8 +91,8 @@ export interface Joined {
 
 /**
  * Registers the member key on a live session (the spec's, else the shared one) and
- * starts mirroring the members and owners prefixes; `onChange` is called on every change
- * of either. On failure nothing of this attempt is left in etcd.
+ * starts mirroring the members and owners prefixes; `onChange` is told every change of
+ * either (`keys`: the owner keys that changed; undefined: the member list changed). On failure nothing of this attempt is left in etcd.
  * @throws ConflictError when another live member has this member id.
  */
 export async function joinGroup(
@@ -100,7 +100,7 @@ export async function joinGroup(
   spec: PartitionSpec,
   logger: Logger,
   signal: AbortSignal,
-  onChange: () => void,
+  onChange: (ownerKeys: readonly string[] | undefined) => void,
 ): Promise<Joined> {
   const session = spec.session ?? (await ctx.defaultSession(signal));
   session.throwIfLost();
@@ -115,10 +115,12 @@ export async function joinGroup(
   );
   if (!created) throw new CoordinationError(`${spec.name}: member key ${key} changed while joining`);
   if (!created.mine) throw new ConflictError(`${spec.name}: member ${spec.member} is already live in this group`);
-  const mirror = (prefix: string, what: string) =>
-    new RangeMirror({ ctx, logger, what: `${spec.name}: ${what}`, key: prefix, prefix: true, onChanges: onChange });
-  const members = mirror(membersPrefix(ctx.namespace, spec.name), 'members');
-  const owners = mirror(ownersPrefix(ctx.namespace, spec.name), 'owners');
+  const mirror = (prefix: string, what: string, onChanges: (changes: MirrorChange[]) => void) =>
+    new RangeMirror({ ctx, logger, what: `${spec.name}: ${what}`, key: prefix, prefix: true, onChanges });
+  const members = mirror(membersPrefix(ctx.namespace, spec.name), 'members', () => onChange(undefined));
+  const owners = mirror(ownersPrefix(ctx.namespace, spec.name), 'owners', (changes) =>
+    onChange(changes.map((c) => c.key)),
+  );
   try {
     const [m, o] = await Promise.all([members.read(signal), owners.read(signal)]);
     session.throwIfLost();

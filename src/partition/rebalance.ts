@@ -16,7 +16,7 @@ import type { CoordContext } from '../context.js';
 import { CoordinationError } from '../errors.js';
 import { Rendezvous } from './hashing.js';
 import { createIfAbsent, deleteGuarded, type Joined, liveMembers } from './membership.js';
-import { Ownership, ownerKey } from './ownership.js';
+import { Ownership, ownerKey, ownersPrefix } from './ownership.js';
 import type { PartitionSpec } from './spec.js';
 
 interface Held {
@@ -54,6 +54,10 @@ export class Rebalancer {
   private desired: (string | undefined)[] = [];
   private desiredFor = '';
   private retryTimer: NodeJS.Timeout | undefined;
+  /** Partitions to look at in the next pass; all of them when `dirtyAll`. */
+  private readonly dirty = new Set<number>();
+  private dirtyAll = false;
+  private scheduled = false;
 
   constructor(private readonly host: RebalanceHost) {}
 
@@ -74,7 +78,10 @@ export class Rebalancer {
   /** The live members as last seen (sorted), and the partitions rendezvous hashing gives this member among them. */
   view(): { members: readonly string[]; desired: ReadonlySet<number> } {
     if (!this.joined) return { members: [], desired: new Set() };
-    this.refreshDesired(this.joined);
+    if (this.refreshDesired(this.joined)) {
+      this.dirtyAll = true;
+      this.schedule();
+    }
     const me = this.host.spec.member;
     const desired = new Set<number>();
     this.desired.forEach((m, p) => {
@@ -105,49 +112,91 @@ export class Rebalancer {
     );
   }
 
-  /** Compares what this member holds with what it should hold, and starts takes and handoffs. */
+  /** Looks at every partition now. */
   reconcile(): void {
+    this.dirtyAll = true;
+    this.flush();
+  }
+
+  /** The mirrors changed: the given owner keys, or (undefined) the member list. Looked at in the next turn. */
+  changed(ownerKeys: readonly string[] | undefined): void {
+    if (ownerKeys === undefined) this.dirtyAll = true;
+    else {
+      const prefix = ownersPrefix(this.host.ctx.namespace, this.host.spec.name);
+      for (const key of ownerKeys) {
+        const p = Number(key.slice(prefix.length));
+        if (Number.isInteger(p) && p >= 0 && p < this.host.spec.partitions) this.dirty.add(p);
+      }
+    }
+    this.schedule();
+  }
+
+  /** Coalesces the changes of one turn (a watch response, ops ending together) into one pass. */
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.flush();
+    });
+  }
+
+  /** Compares what this member holds with what it should hold (for the dirty partitions), and starts takes and handoffs. */
+  private flush(): void {
     const joined = this.joined;
     if (!joined || this.stopped || !joined.session.isAlive) return;
-    this.refreshDesired(joined);
-    const lease = joined.session.leaseIdDecimal;
-    for (let p = 0; p < this.host.spec.partitions; p++) {
-      if (this.busy.has(p)) continue;
-      const key = ownerKey(this.host.ctx.namespace, this.host.spec.name, p);
-      const entry = joined.owners.entries.get(key);
-      const held = this.held.get(p);
-      const mine = this.desired[p] === this.host.spec.member;
-      if (held) {
-        const token = held.ownership.token;
-        if (joined.owners.revision >= token && (!entry || entry.lease !== lease || entry.modRevision < token)) {
-          this.track(p, this.lose(p, held));
-        } else if (!mine) {
-          this.track(p, this.handOff(p, held));
-        }
-      } else if (mine && (!entry || entry.lease === lease)) {
-        const blockedAt = this.blocked.get(p);
-        if (blockedAt !== undefined && joined.owners.revision < blockedAt) continue;
-        this.blocked.delete(p);
-        this.track(p, this.take(p, joined));
-      }
+    const membersChanged = this.refreshDesired(joined);
+    const all = this.dirtyAll || membersChanged;
+    const todo = all ? undefined : [...this.dirty];
+    this.dirtyAll = false;
+    this.dirty.clear();
+    const count = todo ? todo.length : this.host.spec.partitions;
+    for (let i = 0; i < count; i++) {
+      this.look(todo ? todo[i] : i, joined);
     }
   }
 
-  private refreshDesired(joined: Joined): void {
+  /** Takes, hands over or drops partition p if needed. */
+  private look(p: number, joined: Joined): void {
+    if (this.busy.has(p)) return;
+    const lease = joined.session.leaseIdDecimal;
+    const entry = joined.owners.entries.get(ownerKey(this.host.ctx.namespace, this.host.spec.name, p));
+    const held = this.held.get(p);
+    const mine = this.desired[p] === this.host.spec.member;
+    if (held) {
+      const token = held.ownership.token;
+      if (joined.owners.revision >= token && (!entry || entry.lease !== lease || entry.modRevision < token)) {
+        this.track(p, this.lose(p, held));
+      } else if (!mine) {
+        this.track(p, this.handOff(p, held));
+      }
+    } else if (mine && (!entry || entry.lease === lease)) {
+      const blockedAt = this.blocked.get(p);
+      if (blockedAt !== undefined && joined.owners.revision < blockedAt) return;
+      this.blocked.delete(p);
+      this.track(p, this.take(p, joined));
+    }
+  }
+
+  /** Recomputes the desired owners if the member list changed; true when it did. */
+  private refreshDesired(joined: Joined): boolean {
     const ids = liveMembers(this.host.ctx, this.host.spec.name, joined);
     const fingerprint = ids.join('\n');
-    if (fingerprint === this.desiredFor && this.desired.length === this.host.spec.partitions) return;
+    if (fingerprint === this.desiredFor && this.desired.length === this.host.spec.partitions) return false;
     this.desiredFor = fingerprint;
     const ring = new Rendezvous(ids);
     this.desired = Array.from({ length: this.host.spec.partitions }, (_, p) => ring.owner(p));
+    return true;
   }
 
-  /** Runs an operation on partition p, one at a time per partition; looks again when it ends. */
+  /** Runs an operation on partition p, one at a time per partition; looks again when it ends (after a pause if it failed). */
   private track(p: number, op: Promise<unknown>): void {
     this.busy.add(p);
+    let failed = false;
     const done = op.then(
       () => undefined,
       (err) => {
+        failed = true;
         if (!this.stopped)
           this.host.logger.warn({ err, partition: p }, `${this.host.spec.name}: partition ${p}: retrying`);
         this.later();
@@ -157,7 +206,9 @@ export class Rebalancer {
     void done.finally(() => {
       this.ops.delete(done);
       this.busy.delete(p);
-      this.reconcile();
+      if (failed) return; // the pass after the pause looks at it
+      this.dirty.add(p);
+      this.schedule();
     });
   }
 
