@@ -91,10 +91,22 @@ describe('coord.partition()', () => {
     const admin = await open(ns, 5);
     const from = (await currentRevision(admin)) + 1n;
     const groups = new Map<string, PartitionGroup>();
+    const running = new Map<number, number>(); // tasks running per partition, over every member
+    let overlaps = 0;
     const join = async (id: string) => {
       const c = await open(ns);
       const g = c.partition(name, { partitions: P, member: id });
-      g.run(fencedWriter(c, name, id));
+      const write = fencedWriter(c, name, id);
+      g.run(async (o) => {
+        const n = (running.get(o.partition) ?? 0) + 1;
+        running.set(o.partition, n);
+        if (n > 1) overlaps++;
+        try {
+          await write(o);
+        } finally {
+          running.set(o.partition, (running.get(o.partition) ?? 1) - 1);
+        }
+      });
       groups.set(id, g);
     };
     const views = () => new Map([...groups].map(([id, g]) => [id, () => new Set(g.owned().keys())]));
@@ -134,6 +146,7 @@ describe('coord.partition()', () => {
       `partitions moved: join ${movedJoin} (ideal ${idealJoin}), leave ${movedLeave} (ideal ${idealLeave}); ${check.writes} fenced writes`,
     );
     expect(check.violations).toEqual([]);
+    expect(overlaps).toBe(0); // a new owner's task never started before the old owner's settled
     expect(check.writes).toBeGreaterThan(P);
     expect(movedJoin).toBeGreaterThanOrEqual(idealJoin);
     expect(movedJoin).toBeLessThanOrEqual(2 * idealJoin + 2);
@@ -273,4 +286,20 @@ describe('coord.partition()', () => {
     expect(left).toBeLessThanOrEqual(6);
     expect(out).toContain('keys left under tenants/: 0');
   }, 30_000);
+
+  it('an owner key deleted under its owner aborts that ownership; the member takes the partition again', async () => {
+    const ns = uniqueNamespace('partdel');
+    const coord = await open(ns);
+    const g = coord.partition('d', { partitions: 3, member: 'solo' });
+    await waitFor(() => g.owned().size === 3, 'solo owns all 3');
+    const before = g.owned().get(1) as Ownership;
+    await coord.kv.delete().key('d/owners/1').exec();
+    await waitFor(() => before.signal.aborted, 'the ownership aborted');
+    const again = await waitFor(() => g.owned().get(1), 'partition 1 taken again');
+    expect(again.token).toBeGreaterThan(before.token);
+    expect((await before.txn().then(coord.kv.put('x').value('stale')).commit()).succeeded).toBe(false);
+    expect(g.owned().get(0)?.signal.aborted).toBe(false);
+    await g.leave();
+    expect(await keysUnder(coord, '')).toEqual([]);
+  });
 });
