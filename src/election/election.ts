@@ -9,7 +9,8 @@
 import type { CoordContext } from '../context.js';
 import { InvalidArgumentError, isLockTimeoutError, LockTimeoutError } from '../errors.js';
 import { queueKey, queuePrefix, validateName, validateTimeout } from '../keys.js';
-import { Session } from '../lease/session.js';
+import { checkSessionOption } from '../lease/check.js';
+import type { Session } from '../lease/session.js';
 import { enterLine, tryEnterLine } from '../queue/local-line.js';
 import { positionOnJoin } from '../queue/position.js';
 import { directChildren } from '../queue/range.js';
@@ -50,10 +51,7 @@ export class Election {
     options: ElectionOptions = {},
   ) {
     this.name = validateName(name, 'election name');
-    if (options.session !== undefined && !(options.session instanceof Session)) {
-      throw new InvalidArgumentError('election options.session must be a Session from coord.newSession()');
-    }
-    this.session = options.session;
+    this.session = checkSessionOption(options.session, 'election options.session');
     this.prefix = queuePrefix(ctx.namespace, this.name);
     this.what = `election ${this.name}`;
   }

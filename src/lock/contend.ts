@@ -5,10 +5,11 @@
  * @module
  */
 import type { CoordContext } from '../context.js';
-import { InvalidArgumentError, isLockTimeoutError, LockTimeoutError } from '../errors.js';
+import { isLockTimeoutError, LockTimeoutError } from '../errors.js';
 import type { LockKind } from '../events.js';
 import { validateTimeout } from '../keys.js';
-import { Session } from '../lease/session.js';
+import { checkSessionOption } from '../lease/check.js';
+import type { Session } from '../lease/session.js';
 import { enterLine, tryEnterLine } from '../queue/local-line.js';
 import { positionOnJoin } from '../queue/position.js';
 import type { Blockers } from '../queue/spec.js';
@@ -57,10 +58,7 @@ export interface ContendSpec {
 
 /** Checks the `{ session, owner }` options. @throws InvalidArgumentError @internal */
 export function checkLockOptions(options: LockOptions | undefined): LockOptions {
-  const session = options?.session;
-  if (session !== undefined && !(session instanceof Session)) {
-    throw new InvalidArgumentError('options.session must be a Session from coord.newSession() or coord.session()');
-  }
+  checkSessionOption(options?.session);
   validateOwner(options?.owner, 'options.owner');
   return options ?? {};
 }

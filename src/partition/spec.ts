@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { InvalidArgumentError } from '../errors.js';
 import { validateName, validateSegment } from '../keys.js';
-import { Session } from '../lease/session.js';
+import { checkSessionOption } from '../lease/check.js';
+import type { Session } from '../lease/session.js';
 
 /** The largest number of partitions a group may have. */
 export const MAX_PARTITIONS = 65_536;
@@ -67,9 +68,7 @@ export function partitionSpec(namespace: string, name: unknown, options: unknown
       `partition(): partitions must be a whole number from 1 to ${MAX_PARTITIONS}, got ${String(partitions)}`,
     );
   }
-  if (o.session !== undefined && !(o.session instanceof Session)) {
-    throw new InvalidArgumentError('options.session must be a Session from coord.newSession() or coord.session()');
-  }
+  checkSessionOption(o.session);
   const member = o.member === undefined ? defaultMember(`${namespace}${n}`) : validateSegment(o.member, 'member');
   return { name: n, partitions, member, session: o.session };
 }

@@ -3,7 +3,8 @@
  * @module
  */
 import { InvalidArgumentError } from '../errors.js';
-import { Session } from '../lease/session.js';
+import { checkSessionOption } from '../lease/check.js';
+import type { Session } from '../lease/session.js';
 
 /** Options of `coord.barrier()` and `coord.doubleBarrier()`. */
 export interface BarrierOptions {
@@ -30,11 +31,7 @@ export function checkBarrierOptions(options: unknown): BarrierOptions {
   if (typeof options !== 'object' || options === null) {
     throw new InvalidArgumentError(`options must be an object or undefined, got ${typeof options}`);
   }
-  const { session } = options as BarrierOptions;
-  if (session !== undefined && !(session instanceof Session)) {
-    throw new InvalidArgumentError('options.session must be a Session from coord.newSession() or coord.session()');
-  }
-  return { session };
+  return { session: checkSessionOption((options as BarrierOptions).session) };
 }
 
 /** Checks `{ signal }`. @throws InvalidArgumentError @internal */
