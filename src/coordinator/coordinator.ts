@@ -11,9 +11,8 @@ import { Election, type ElectionOptions } from '../election/election.js';
 import { ClosedError } from '../errors.js';
 import { takeSnapshot } from '../inspect/inspect.js';
 import type { InspectOptions, Snapshot } from '../inspect/types.js';
-import { validateTtl } from '../keys.js';
 import { KeepAliveStream } from '../lease/keepalive.js';
-import { grantSession, type Session } from '../lease/session.js';
+import type { Session } from '../lease/session.js';
 import type { AcquireOptions, LockOptions } from '../lock/contend.js';
 import type { Lock } from '../lock/lock.js';
 import { acquireMultiLock, checkMultiLock, type MultiLock, type MultiLockOptions } from '../lock/multi-lock.js';
@@ -34,6 +33,7 @@ import { Tracing } from '../telemetry.js';
 import { WatchHub } from '../watch.js';
 import { type Diagnostics, readDiagnostics } from './diagnostics.js';
 import { type EndpointHealth, HealthProbe } from './health.js';
+import { SessionPool } from './sessions.js';
 
 /** What `connect()` checked and built for a coordinator. @internal */
 export interface CoordinatorConfig {
@@ -66,8 +66,7 @@ export class Coordinator {
   private readonly resilience: Resilience;
   private readonly keepAlive: KeepAliveStream;
   private readonly watchHub: WatchHub;
-  private readonly sessions = new Set<Session>();
-  private defaultSessionPromise: Promise<Session> | undefined;
+  private readonly sessions: SessionPool;
   private closing: Promise<void> | undefined;
   private readonly closeController = new AbortController();
   private readonly reporter: Reporter;
@@ -88,6 +87,16 @@ export class Coordinator {
     this.keepAlive = new KeepAliveStream(client, this.logger.child({ component: 'keepalive' }));
     this.watchHub = new WatchHub(client, this.logger.child({ component: 'watch' }));
     this.healthProbe = new HealthProbe(client, this.resilience);
+    this.sessions = new SessionPool({
+      client,
+      resilience: this.resilience,
+      keepAlive: this.keepAlive,
+      logger: this.logger,
+      emit: (e) => this.reporter.emit(e),
+      ttl: this.ttl,
+      assertOpen: () => this.assertOpen(),
+      isClosed: () => this.closed,
+    });
     this.ctx = {
       client,
       kv: this.kv,
@@ -120,49 +129,12 @@ export class Coordinator {
    * call grants a fresh one.
    */
   async session(options: { signal?: AbortSignal } = {}): Promise<Session> {
-    this.assertOpen();
-    const current = this.defaultSessionPromise;
-    if (current) {
-      return current.then(
-        (s) => (s.isAlive ? s : this.replaceDefault(current, options.signal)),
-        () => this.replaceDefault(current, options.signal),
-      );
-    }
-    return this.replaceDefault(undefined, options.signal);
-  }
-
-  private async replaceDefault(seen: Promise<Session> | undefined, signal?: AbortSignal): Promise<Session> {
-    if (this.defaultSessionPromise !== seen && this.defaultSessionPromise) return this.session({ signal });
-    const p = this.newSession({ signal });
-    this.defaultSessionPromise = p;
-    p.catch(() => {
-      if (this.defaultSessionPromise === p) this.defaultSessionPromise = undefined;
-    });
-    return p;
+    return this.sessions.shared(options.signal);
   }
 
   /** A new session with its own lease. It is closed (revoked) by {@link close} if still open. */
   async newSession(options: { ttl?: number; signal?: AbortSignal } = {}): Promise<Session> {
-    this.assertOpen();
-    const ttl = validateTtl(options.ttl ?? this.ttl, 'ttl');
-    const session = await grantSession(
-      {
-        client: this.client,
-        resilience: this.resilience,
-        keepAlive: this.keepAlive,
-        logger: this.logger.child({ component: 'session' }),
-        emit: (e) => this.reporter.emit(e),
-      },
-      ttl,
-      options.signal,
-    );
-    if (this.closed) {
-      await session.close();
-      throw new ClosedError('the coordinator was closed');
-    }
-    this.sessions.add(session);
-    session.signal.addEventListener('abort', () => this.sessions.delete(session), { once: true });
-    return session;
+    return this.sessions.create(options.ttl, options.signal);
   }
 
   /**
@@ -308,7 +280,7 @@ export class Coordinator {
   async enableMetrics(registry: MetricsRegistry): Promise<void> {
     await this.reporter.enableMetrics(registry, {
       sessions: () => this.sessions.size,
-      sessionsAtRisk: () => [...this.sessions].filter((s) => s.state === 'at-risk').length,
+      sessionsAtRisk: () => this.sessions.atRisk(),
       breakerOpen: () => ({ closed: 0, 'half-open': 0.5, open: 1 })[this.resilience.breakerState],
       registrations: () => this.registryInstance?.registrationCount ?? 0,
       cacheInstances: () => this.registryInstance?.cacheSizes() ?? [],
@@ -337,7 +309,7 @@ export class Coordinator {
   private async doClose(): Promise<void> {
     this.closeController.abort(new ClosedError('the coordinator was closed'));
     this.registryInstance?.shutdown();
-    await Promise.allSettled([...this.sessions].map((s) => s.close()));
+    await this.sessions.closeAll();
     this.keepAlive.close();
     this.watchHub.close();
     this.healthProbe.close();
