@@ -9,8 +9,9 @@
  * not. (Why this direction: a lost *answer* to a keepalive that etcd did get makes any
  * client give its session up while etcd still holds the lease; with the answers intact,
  * a session given up while etcd still holds its lease is the library's fault, which is
- * what this test is to catch. Both other directions are in the kit: `direction: 'from'`
- * or `'both'`.)
+ * what this test is to catch. The other directions are in the kit too: run with
+ * NETLOSS_DIRECTION=from (etcd's host impaired) or =both to see them; see the report in
+ * issue 10 for what they do.)
  *
  * - 3 worker processes × 10 guarded increments of one counter end at exactly 30;
  * - no session is falsely lost: a session reported lost must be one whose lease etcd was
@@ -27,6 +28,7 @@ import {
   type ChildMessage,
   destroyAllNetNs,
   killAllChildren,
+  type LossDirection,
   LossyEtcd,
   spawnChild,
   uniqueNamespace,
@@ -38,13 +40,17 @@ const JITTER_MS: [number, number] = [50, 200];
 const TTL = 10;
 const WORKERS = 3;
 const INCREMENTS = 10;
+/** Which packets are lost and delayed: 'to' etcd (default), 'from' it, or 'both'. */
+const DIRECTION = (process.env.NETLOSS_DIRECTION ?? 'to') as LossDirection;
 
 let etcd: LossyEtcd;
 const open: Coordinator[] = [];
 
 beforeAll(async () => {
-  etcd = await LossyEtcd.start({ loss: LOSS, direction: 'to' });
-  etcd.proxy.jitter(JITTER_MS[0], JITTER_MS[1], 'upstream');
+  if (!['to', 'from', 'both'].includes(DIRECTION)) throw new Error(`NETLOSS_DIRECTION: ${DIRECTION}?`);
+  etcd = await LossyEtcd.start({ loss: LOSS, direction: DIRECTION });
+  const jitterDirection = DIRECTION === 'to' ? 'upstream' : DIRECTION === 'from' ? 'downstream' : 'both';
+  etcd.proxy.jitter(JITTER_MS[0], JITTER_MS[1], jitterDirection);
 }, 30_000);
 
 afterAll(async () => {
@@ -224,8 +230,8 @@ describe(`${LOSS * 100}% packet loss plus ${JITTER_MS.join('-')} ms jitter, ttl 
       (op) => `${op} ${retries.filter((r) => r.op === op).length}`,
     );
     console.log(
-      `[loss] ${WORKERS}×${INCREMENTS} increments and the observer/cache checks in ${elapsed.toFixed(1)} s; ` +
-        `packets to etcd: ${dropped} dropped, ${passed} kept (${((100 * dropped) / (dropped + passed)).toFixed(1)}%); ` +
+      `[loss] direction ${DIRECTION}: ${WORKERS}×${INCREMENTS} increments and the observer/cache checks in ${elapsed.toFixed(1)} s; ` +
+        `packets on the lossy port: ${dropped} dropped, ${passed} kept (${((100 * dropped) / (dropped + passed)).toFixed(1)}%); ` +
         `proxy: ${etcd.proxy.stats.connections} connections, ${etcd.proxy.stats.delayed} chunks delayed; ` +
         `worker retries: ${retries.length}${byOp.length ? ` (${byOp.join(', ')})` : ''}; ` +
         `unknown write outcomes resolved by the marker: ${increments.filter((i) => i.recovered).length}; ` +

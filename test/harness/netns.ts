@@ -9,16 +9,19 @@
  *   htb root (unclassified packets go out direct, untouched)
  *   ├── class 1:1  a lossy-port packet that was kept (counted)
  *   └── class 1:2  → blackhole qdisc: a lossy-port packet that was dropped (counted)
- *   filter: classic BPF: IPv4 TCP/UDP with source or destination port in the lossy set →
- *           `ld rand` (SKF_AD_RANDOM); below fraction × 2³² → 1:2, else 1:1.
+ *   filter: classic BPF: IPv4 TCP/UDP whose destination port ('to'), source port ('from')
+ *           or either ('both') is in the lossy set → `ld rand` (SKF_AD_RANDOM); below
+ *           fraction × 2³² → 1:2, else 1:1.
  *
  * The blackhole qdisc drops silently (the sender sees success), as a lossy wire would, so
- * TCP recovers by its own retransmissions. Each packet, in either direction, is dropped
- * independently with the chosen probability; `tc -s class` counts what was dropped.
+ * TCP recovers by its own retransmissions. Each packet is dropped independently with the
+ * chosen probability; `tc -s class` counts what was kept and dropped ({@link NetNs.lossStats}).
+ * `netem loss` on one host's interface drops what that host sends: 'to' a server port is
+ * the client host's netem, 'from' it the server host's; 'both' is a lossy path both ways.
  *
  * Topology (every address is 127.0.0.1, in the host's namespace or in ours):
  *
- *   host client ──TCP──▶ FaultProxy (127.0.0.1:host port; delay/jitter) ──Unix socket──▶
+ *   host client ──TCP──▶ FaultProxy (127.0.0.1:host port; delay/jitter per direction) ──Unix socket──▶
  *   forwarder (node, inside the namespace) ──TCP over the namespace's lo (lossy port)──▶ etcd
  *
  * etcd runs inside the namespace (`ip netns exec`), listening on two client ports there: a
@@ -205,44 +208,14 @@ export class NetNs {
     if (!(fraction >= 0 && fraction <= 1)) throw new Error(`loss fraction must be in [0, 1], got ${fraction}`);
     if (ports.length === 0) throw new Error('setLoss: no ports');
     this.clearLoss();
-    const tc = (...args: string[]) => this.exec('tc', args);
-    // r2q keeps htb's quantum sane at 10 Gbit; the classes never shape loopback traffic.
-    tc('qdisc', 'add', 'dev', 'lo', 'root', 'handle', '1:', 'htb', 'default', '0', 'r2q', '1000000');
-    for (const c of ['1:1', '1:2']) {
-      tc(
-        'class',
-        'add',
-        'dev',
-        'lo',
-        'parent',
-        '1:',
-        'classid',
-        c,
-        'htb',
-        'rate',
-        '10gbit',
-        'burst',
-        '4mb',
-        'cburst',
-        '4mb',
-      );
-    }
-    tc('qdisc', 'add', 'dev', 'lo', 'parent', '1:2', 'handle', '2:', 'blackhole');
-    tc(
-      'filter',
-      'add',
-      'dev',
-      'lo',
-      'parent',
-      '1:',
-      'prio',
-      '1',
-      'handle',
-      '1',
-      'bpf',
-      'bytecode',
-      lossBytecode(fraction, ports, direction),
-    );
+    const tc = (args: string, ...more: string[]) => this.exec('tc', [...args.split(' '), ...more]);
+    // Unclassified packets (not on a lossy port) go out direct. r2q keeps htb's quantum
+    // sane at 10 Gbit; the two classes only count, they never shape loopback traffic.
+    tc('qdisc add dev lo root handle 1: htb default 0 r2q 1000000');
+    tc('class add dev lo parent 1: classid 1:1 htb rate 10gbit burst 4mb cburst 4mb');
+    tc('class add dev lo parent 1: classid 1:2 htb rate 10gbit burst 4mb cburst 4mb');
+    tc('qdisc add dev lo parent 1:2 handle 2: blackhole');
+    tc('filter add dev lo parent 1: prio 1 handle 1 bpf bytecode', lossBytecode(fraction, ports, direction));
   }
 
   /** Removes the loss filter and qdiscs (lo is then untouched again). */
@@ -264,8 +237,9 @@ export class NetNs {
   }
 
   /**
-   * Sends `count` UDP datagrams to 127.0.0.1:`port` inside the namespace and returns the
-   * fraction that did not arrive (the loss the filter really produces on that port).
+   * Sends `count` UDP datagrams from 127.0.0.1:`port + 1` to 127.0.0.1:`port` inside the
+   * namespace and returns the fraction that did not arrive: the loss the filter really
+   * produces. Put both ports in the loss set, so that every direction setting applies.
    */
   probeLoss(port: number, count = 2000): number {
     const script = `
@@ -273,13 +247,13 @@ const dgram = require('node:dgram');
 const r = dgram.createSocket('udp4'), s = dgram.createSocket('udp4');
 let got = 0;
 r.on('message', () => got++);
-r.bind(${port}, '127.0.0.1', async () => {
+r.bind(${port}, '127.0.0.1', () => s.bind(${port + 1}, '127.0.0.1', async () => {
   for (let i = 0; i < ${count}; i++) {
     await new Promise((ok) => s.send('x', ${port}, '127.0.0.1', ok));
     if (i % 20 === 19) await new Promise((ok) => setTimeout(ok, 1)); // stay below the receive buffer
   }
   setTimeout(() => { process.stdout.write(String(got)); process.exit(0); }, 200);
-});`;
+}));`;
     const got = Number(this.exec(process.execPath, ['-e', script]).trim());
     return 1 - got / count;
   }
@@ -371,8 +345,11 @@ export class LossyEtcd {
   static readonly LOSSY_PORT = 2379;
   static readonly CLEAN_PORT = 2381;
   static readonly PEER_PORT = 2380;
-  /** A UDP port inside the namespace that is in the loss filter too, for {@link NetNs.probeLoss}. */
-  static readonly PROBE_PORT = 9999;
+  /**
+   * A UDP port inside the namespace for {@link NetNs.probeLoss}; it and the port above it
+   * (the probe's sender) are in the loss filter too.
+   */
+  static readonly PROBE_PORT = 9998;
 
   /** 'host:port' on the host that reaches etcd through the loss (and the proxy's delay/jitter). */
   get endpoint(): string {
@@ -472,7 +449,8 @@ export class LossyEtcd {
    * going to etcd (requests, the client's ACKs), 'from' packets coming from it, 'both' either.
    */
   setLoss(fraction: number, direction: LossDirection = 'both'): void {
-    this.netns.setLoss(fraction, [LossyEtcd.LOSSY_PORT, LossyEtcd.PROBE_PORT], direction);
+    const ports = [LossyEtcd.LOSSY_PORT, LossyEtcd.PROBE_PORT, LossyEtcd.PROBE_PORT + 1];
+    this.netns.setLoss(fraction, ports, direction);
   }
 
   /** Packets dropped and kept on the lossy path so far. */
