@@ -9,7 +9,10 @@
  * stays silent past `answerMs` is given up and reopened (a frozen etcd or a hung
  * connection keeps a TCP connection open and answers nothing; gRPC's keepalive would
  * notice only after ~9 s). With `probe`, a stream silent for `idleMs` asks etcd for an
- * answer by itself, so silence is bounded even when nothing else is sent.
+ * answer by itself, so silence is bounded even when nothing else is sent. The bound
+ * adapts like TCP's retransmission timeout (RFC 6298): `answerMs` on a healthy link,
+ * up to four times that when answers have been slow (a lossy, jittery network), so a
+ * slow etcd is not mistaken for a frozen one.
  * @internal
  * @module
  */
@@ -41,7 +44,7 @@ export interface StreamLinkOptions<Req, Res> {
   onBroken(err: Error): void;
   /** Reconnect backoff bounds, ms. */
   readonly backoff: { readonly minMs: number; readonly maxMs: number };
-  /** How long a request may stay unanswered before the stream is given up, ms. */
+  /** How long a request may stay unanswered before the stream is given up, ms (the floor; see above). */
   readonly answerMs: number;
   /**
    * Asks etcd for an answer after `idleMs` of silence (e.g. a watch progress request);
@@ -63,6 +66,9 @@ export class StreamLink<Req, Res> {
   /** When the oldest request still unanswered was sent; undefined when none is. */
   private waitingSince: number | undefined;
   private livenessTimer: NodeJS.Timeout | undefined;
+  /** Smoothed answer time and its variation (RFC 6298), ms; undefined before the first answer. */
+  private srtt: number | undefined;
+  private rttvar = 0;
   /** Streams opened so far. */
   opened = 0;
   /** Streams given up because etcd left a request unanswered for `answerMs`. */
@@ -106,6 +112,7 @@ export class StreamLink<Req, Res> {
           if (this.stream !== stream) return; // never a late answer of a broken stream
           this.heardAt = performance.now();
           if (this.waitingSince !== undefined) {
+            this.noteAnswerTime(this.heardAt - this.waitingSince);
             this.waitingSince = undefined;
             this.rearmLiveness(); // the timer was set for the answer; the next probe is due sooner
           }
@@ -176,6 +183,23 @@ export class StreamLink<Req, Res> {
     this.livenessTimer.unref?.();
   }
 
+  /** How long a request may stay unanswered now: srtt + 4 × rttvar, within [answerMs, 4 × answerMs]. */
+  get answerBoundMs(): number {
+    const floor = this.o.answerMs;
+    if (this.srtt === undefined) return floor;
+    return Math.min(4 * floor, Math.max(floor, this.srtt + 4 * this.rttvar));
+  }
+
+  private noteAnswerTime(ms: number): void {
+    if (this.srtt === undefined) {
+      this.srtt = ms;
+      this.rttvar = ms / 2;
+    } else {
+      this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - ms);
+      this.srtt = 0.875 * this.srtt + 0.125 * ms;
+    }
+  }
+
   private rearmLiveness(): void {
     clearTimeout(this.livenessTimer);
     this.livenessTimer = undefined;
@@ -183,7 +207,7 @@ export class StreamLink<Req, Res> {
   }
 
   private nextDue(): number | undefined {
-    if (this.waitingSince !== undefined) return this.waitingSince + this.o.answerMs;
+    if (this.waitingSince !== undefined) return this.waitingSince + this.answerBoundMs;
     if (this.o.probe && this.o.wanted()) return this.heardAt + this.o.probe.idleMs;
     return undefined;
   }
@@ -192,9 +216,10 @@ export class StreamLink<Req, Res> {
     this.livenessTimer = undefined;
     if (!this.stream) return;
     const now = performance.now();
-    if (this.waitingSince !== undefined && now - this.waitingSince >= this.o.answerMs) {
+    const bound = this.answerBoundMs;
+    if (this.waitingSince !== undefined && now - this.waitingSince >= bound) {
       this.silentFailures++;
-      this.fail(new Error(`${this.o.name} stream: no answer from etcd within ${this.o.answerMs} ms`));
+      this.fail(new Error(`${this.o.name} stream: no answer from etcd within ${Math.round(bound)} ms`));
       return;
     }
     const probe = this.o.probe;
