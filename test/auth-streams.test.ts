@@ -5,11 +5,10 @@
  * on that stream (`created, canceled, watch_id -1, "invalid auth token"`): the stream must
  * be reopened with a fresh token, and every watch resume.
  */
-import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ConnectOptions, type Coordinator, connect, type LeaderInfo } from '../src/index.js';
 import { failOnUnhandledRejections } from './fixtures/lock-util.js';
-import { contextOf, type EtcdMember, startEtcd, waitFor } from './harness/index.js';
+import { contextOf, type EtcdMember, enableAuth, startEtcd, waitFor } from './harness/index.js';
 
 failOnUnhandledRejections();
 
@@ -20,15 +19,7 @@ let etcd: EtcdMember;
 
 beforeAll(async () => {
   etcd = await startEtcd({ extraArgs: ['--auth-token', 'simple', '--auth-token-ttl', String(TOKEN_TTL_S)] });
-  const ctl = (...args: string[]) =>
-    execFileSync('etcdctl', ['--endpoints', etcd.endpoint, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-  ctl('user', 'add', 'root:rootpw');
-  ctl('user', 'grant-role', 'root', 'root');
-  ctl('role', 'add', 'app');
-  ctl('role', 'grant-permission', 'app', '--prefix=true', 'readwrite', 'app/');
-  ctl('user', 'add', 'alice:alicepw');
-  ctl('user', 'grant-role', 'alice', 'app');
-  ctl('auth', 'enable');
+  enableAuth(etcd.endpoint, { user: 'alice:alicepw', role: 'app', prefix: 'app/' });
 });
 afterAll(async () => {
   await etcd?.destroy();

@@ -2,7 +2,6 @@
  * TLS (CA, server and client certificates made with openssl, etcd with
  * --client-cert-auth) and etcd auth (root + a user whose role is limited to a prefix).
  */
-import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Coordinator,
@@ -11,7 +10,15 @@ import {
   isEtcdUnavailableError,
   isPermissionDeniedError,
 } from '../src/index.js';
-import { contextOf, type EtcdMember, makeTestCerts, rejectionOf, startEtcd, type TestCerts } from './harness/index.js';
+import {
+  contextOf,
+  type EtcdMember,
+  enableAuth,
+  makeTestCerts,
+  rejectionOf,
+  startEtcd,
+  type TestCerts,
+} from './harness/index.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -80,15 +87,7 @@ describe('auth', () => {
 
   beforeAll(async () => {
     etcd = await startEtcd();
-    const ctl = (...args: string[]) =>
-      execFileSync('etcdctl', ['--endpoints', etcd.endpoint, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    ctl('user', 'add', 'root:rootpw');
-    ctl('user', 'grant-role', 'root', 'root');
-    ctl('role', 'add', 'app1');
-    ctl('role', 'grant-permission', 'app1', '--prefix=true', 'readwrite', 'app1/');
-    ctl('user', 'add', 'alice:alicepw');
-    ctl('user', 'grant-role', 'alice', 'app1');
-    ctl('auth', 'enable');
+    enableAuth(etcd.endpoint, { user: 'alice:alicepw', role: 'app1', prefix: 'app1/' });
   });
   afterAll(async () => {
     await etcd?.destroy();

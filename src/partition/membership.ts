@@ -16,6 +16,7 @@ import type { CoordContext } from '../context.js';
 import { ConflictError, CoordinationError } from '../errors.js';
 import { createRevisionIs } from '../keys.js';
 import type { Session } from '../lease/session.js';
+import { leave } from '../queue/leave.js';
 import { type MirrorChange, RangeMirror } from '../registry/mirror.js';
 import { membersPrefix, ownersPrefix } from './ownership.js';
 import type { PartitionSpec } from './spec.js';
@@ -53,27 +54,8 @@ export async function createIfAbsent(
   return { mine: false, lease: holder, value: kv.value, revision: BigInt(res.header.revision) };
 }
 
-/** Deletes `key` if its create revision is still `token`. Resolves whether it deleted. */
-export async function deleteGuarded(
-  ctx: CoordContext,
-  what: string,
-  key: string,
-  token: bigint,
-  signal?: AbortSignal,
-): Promise<boolean> {
-  const k = Buffer.from(key);
-  const res = await ctx.resilience.run(
-    what,
-    () =>
-      ctx.client.kv.txn({
-        compare: [createRevisionIs(k, token)],
-        success: [{ request_delete_range: { key: k } }],
-        failure: [],
-      }),
-    { idempotent: true, signal },
-  );
-  return res.succeeded;
-}
+/** Deletes `key` if its create revision is still `token` (the queue's guarded leave). Resolves whether it deleted. */
+export const deleteGuarded = leave;
 
 /** The value of a member key: who the member is, for `etcd-coord partitions` and `inspect`. */
 export function encodeMember(member: string, partitions: number): Buffer {

@@ -6,16 +6,16 @@
 import type { CoordContext } from '../context.js';
 import { createRevisionIs } from '../keys.js';
 
-/** Deletes my key if it still has my create revision. Idempotent. */
+/** Deletes my key if it still has my create revision. Idempotent. Resolves whether it deleted. */
 export async function leave(
   ctx: CoordContext,
   what: string,
   key: string,
   token: bigint,
   signal?: AbortSignal,
-): Promise<void> {
+): Promise<boolean> {
   const k = Buffer.from(key);
-  await ctx.resilience.run(
+  const res = await ctx.resilience.run(
     `${what}: delete key`,
     () =>
       ctx.client.kv.txn({
@@ -25,4 +25,5 @@ export async function leave(
       }),
     { idempotent: true, signal },
   );
+  return res.succeeded;
 }

@@ -3,6 +3,7 @@ import { inject } from 'vitest';
 import type { CoordContext } from '../../src/context.js';
 import { type ConnectOptions, type Coordinator, connect } from '../../src/index.js';
 
+export * from './auth.js';
 export * from './child.js';
 export * from './etcd.js';
 export * from './netns.js';
