@@ -43,6 +43,10 @@ describe('a frozen etcd', () => {
       expect(cache.stale).toBe(false);
       await waitFor(() => cache.instances().length === 1, 'the cache lists i1');
 
+      // Idle streams, nothing awaiting an answer: the case where only a probe can tell a
+      // frozen etcd from a quiet one (before the probe: stale after 7.4 s; answered
+      // requests' own timeouts caught only freezes with a request in flight).
+      await new Promise((r) => setTimeout(r, 1500));
       etcd.pause();
       const frozenAt = performance.now();
       await waitFor(() => cache.stale, 'the cache turns stale', 10_000, 10);
