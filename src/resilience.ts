@@ -2,7 +2,9 @@
  * The cockatiel policies every etcd call goes through.
  *
  * - **Timeout**: every unary call carries a gRPC deadline of `callTimeoutMs`, with a
- *   cockatiel timeout just behind it as a guard for calls that never reach gRPC.
+ *   plain timer just behind it as a guard for calls that never reach gRPC (it rejects
+ *   with cockatiel's `TaskCancelledError`, as cockatiel's timeout did; it allocates no
+ *   AbortController per call, since nothing could be aborted: the gRPC deadline ends the call).
  * - **Circuit breaker** per endpoint (etcd3's host slot): after `breaker.threshold`
  *   consecutive transient failures the endpoint is skipped; when every endpoint's breaker
  *   is open, calls fail fast with `EtcdUnavailableError`. After `breaker.halfOpenAfterMs`
@@ -25,8 +27,7 @@ import {
   isBrokenCircuitError,
   noop,
   retry,
-  TimeoutStrategy,
-  timeout,
+  TaskCancelledError,
 } from 'cockatiel';
 import { InvalidArgumentError, isTransientEtcdError, isUnsentEtcdError, mapEtcdError } from './errors.js';
 
@@ -99,7 +100,7 @@ export class Resilience {
   readonly options: ResolvedPolicyOptions;
   private readonly breakers = new Map<string, CircuitBreakerPolicy>();
   private readonly retryPolicy;
-  private readonly guard;
+  private readonly guardMs: number;
   /**
    * etcd3's global slot: a request that never left (no connection to the endpoint it
    * picked, e.g. a dead cluster member) is sent to the next endpoint, idempotent or not.
@@ -113,7 +114,7 @@ export class Resilience {
   ) {
     this.options = resolvePolicyOptions(options);
     const o = this.options;
-    this.guard = timeout(o.callTimeoutMs + 1000, TimeoutStrategy.Aggressive);
+    this.guardMs = o.callTimeoutMs + 1000;
     this.retryPolicy = retry(handleWhen(isTransientEtcdError), {
       maxAttempts: o.retry.maxAttempts - 1,
       backoff: new ExponentialBackoff({ initialDelay: o.retry.initialDelayMs, maxDelay: o.retry.maxDelayMs }),
@@ -154,12 +155,32 @@ export class Resilience {
   async run<T>(what: string, fn: () => Promise<T>, opts: RunOptions): Promise<T> {
     const { signal } = opts;
     signal?.throwIfAborted();
-    const once = () => this.guard.execute(() => fn());
+    const once = () => this.guarded(fn);
     try {
       return await (opts.idempotent ? this.retryPolicy.execute(once, signal) : once());
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
       throw mapEtcdError(err, what, this.endpoints);
     }
+  }
+
+  /** Runs `fn`, rejecting with `TaskCancelledError` if it has not settled `guardMs` after the start. */
+  private guarded<T>(fn: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new TaskCancelledError(`Operation timed out after ${this.guardMs}ms`)),
+        this.guardMs,
+      );
+      fn().then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
   }
 }

@@ -7,15 +7,13 @@
  * @module
  */
 import type { CoordContext } from '../context.js';
-import { InvalidArgumentError, isLockTimeoutError, LockTimeoutError } from '../errors.js';
-import { queueKey, queuePrefix, validateName, validateTimeout } from '../keys.js';
+import { InvalidArgumentError, LockTimeoutError } from '../errors.js';
+import { queueKey, queuePrefix, validateName } from '../keys.js';
 import { checkSessionOption } from '../lease/check.js';
 import type { Session } from '../lease/session.js';
-import { enterLine, tryEnterLine } from '../queue/local-line.js';
-import { positionOnJoin } from '../queue/position.js';
+import { type AcquireOptions, type AcquirePlan, acquire } from '../queue/acquire.js';
 import { directChildren } from '../queue/range.js';
-import { takeTurn } from '../queue/turn.js';
-import { linkSignals } from '../signals.js';
+import type { Blockers } from '../queue/spec.js';
 import { type LeaderInfo, readLeader } from './leader.js';
 import { LeaderJob, type LeaderJobOptions, type LeaderTask } from './leader-job.js';
 import { Leadership } from './leadership.js';
@@ -27,13 +25,8 @@ export interface ElectionOptions {
   session?: Session;
 }
 
-/** Options of {@link Election.campaign}. */
-export interface CampaignOptions {
-  /** Gives up the campaign: it rejects with `signal.reason` and leaves no key behind. */
-  signal?: AbortSignal;
-  /** Gives up after this many ms with {@link LockTimeoutError}, leaving no key behind. */
-  timeoutMs?: number;
-}
+/** Options of {@link Election.campaign}: `signal` gives up the campaign (rejecting with its reason), `timeoutMs` gives up with {@link LockTimeoutError}; neither leaves a key behind. */
+export type CampaignOptions = AcquireOptions;
 
 /** A named leader election. Create with `coord.election(name)`. */
 export class Election {
@@ -43,6 +36,7 @@ export class Election {
   readonly prefix: string;
   private readonly what: string;
   private readonly session: Session | undefined;
+  private readonly blockers: Blockers;
 
   /** @internal use `coord.election()`. */
   constructor(
@@ -54,6 +48,7 @@ export class Election {
     this.session = checkSessionOption(options.session, 'election options.session');
     this.prefix = queuePrefix(ctx.namespace, this.name);
     this.what = `election ${this.name}`;
+    this.blockers = { prefix: this.prefix, limit: 1, member: directChildren(this.prefix) };
   }
 
   /**
@@ -65,7 +60,7 @@ export class Election {
    * @throws SessionLostError when the session is lost while waiting
    */
   async campaign(value: string, options: CampaignOptions = {}): Promise<Leadership> {
-    return (await this.contest('campaign', value, options, true)) as Leadership;
+    return acquire(this.plan('campaign', value), true, options);
   }
 
   /**
@@ -74,64 +69,28 @@ export class Election {
    * @throws InvalidArgumentError when `value` is not a string (nothing is written)
    */
   async tryCampaign(value: string, options: { signal?: AbortSignal } = {}): Promise<Leadership | undefined> {
-    return this.contest('tryCampaign', value, options, false);
+    return acquire(this.plan('tryCampaign', value), false, options);
   }
 
-  private async contest(
-    call: string,
-    value: string,
-    options: CampaignOptions,
-    wait: boolean,
-  ): Promise<Leadership | undefined> {
+  /** The acquire pipeline's plan for one campaign with `value`. @throws InvalidArgumentError */
+  private plan(call: string, value: string): AcquirePlan<Leadership> {
     if (typeof value !== 'string') {
       throw new InvalidArgumentError(`${this.what}: ${call}(value): value must be a string, got ${typeof value}`);
     }
-    const timeoutMs = validateTimeout(options.timeoutMs);
-    const { ctx } = this;
-    const started = performance.now();
-    const link = linkSignals(
-      [options.signal],
-      timeoutMs !== undefined ? { ms: timeoutMs, reason: () => timedOut() } : undefined,
-    );
-    const { signal } = link;
-    const timedOut = (cause?: unknown) =>
-      new LockTimeoutError(`${this.what}: not elected within ${timeoutMs} ms; no key was left behind`, { cause });
-    const span = ctx.trace('election.campaign', { name: this.name, kind: 'election', wait });
-    try {
-      signal.throwIfAborted();
-      ctx.assertOpen();
-      const session = this.session ?? (await ctx.defaultSession(signal));
-      const key = queueKey(ctx.namespace, this.name, session.leaseId);
-      const exitLine = wait ? await enterLine(session, key, signal) : tryEnterLine(session, key);
-      if (!exitLine) {
-        span?.end({ acquired: false });
-        return undefined;
-      }
-      let leadership: Leadership;
-      try {
-        const remaining =
-          timeoutMs === undefined ? undefined : Math.max(0, Math.ceil(timeoutMs - (performance.now() - started)));
-        const blockers = { prefix: this.prefix, limit: 1, member: directChildren(this.prefix) };
-        const turn = await takeTurn(
-          { ctx, what: this.what, key, value: Buffer.from(value), session, blockers },
-          {
-            wait,
-            signal: options.signal,
-            timeoutMs: remaining,
-            onJoin: positionOnJoin(ctx, this.what, blockers, span),
-          },
-        );
-        if (!turn) {
-          exitLine();
-          span?.end({ acquired: false });
-          return undefined;
-        }
-        const relativeKey = key.slice(ctx.namespace.length);
-        leadership = new Leadership(
-          { ctx, name: this.name, what: this.what, relativeKey, session, exitLine },
-          turn,
-          value,
-        );
+    const { ctx, name, what } = this;
+    return {
+      ctx,
+      what,
+      spanName: 'election.campaign',
+      spanAttributes: { name, kind: 'election' },
+      session: this.session,
+      keyOf: (session) => queueKey(ctx.namespace, name, session.leaseId),
+      value: () => Buffer.from(value),
+      blockers: this.blockers,
+      timeoutError: (ms) => new LockTimeoutError(`${what}: not elected within ${ms} ms; no key was left behind`),
+      hold: async (turn, session, exitLine) => {
+        const relativeKey = turn.key.slice(ctx.namespace.length);
+        const leadership = new Leadership({ ctx, name, what, relativeKey, session, exitLine }, turn, value);
         if (turn.found && !turn.found.equals(Buffer.from(value))) {
           // My key was left by an earlier campaign on this session with another value.
           await leadership.proclaim(value).catch(async (err) => {
@@ -139,28 +98,13 @@ export class Election {
             throw err;
           });
         }
-      } catch (err) {
-        exitLine();
-        throw err;
-      }
-      leadership.signal.throwIfAborted();
-      ctx.emit({
-        type: 'leadership.acquired',
-        name: this.name,
-        waitMs: performance.now() - started,
-        token: leadership.token,
-      });
-      span?.end({ acquired: true, token: `${leadership.token}`, key });
-      return leadership;
-    } catch (err) {
-      let thrown = err;
-      if (options.signal?.aborted) thrown = options.signal.reason;
-      else if (link.timedOut && (isLockTimeoutError(err) || err === signal.reason)) thrown = timedOut(err);
-      span?.fail(thrown);
-      throw thrown;
-    } finally {
-      link.unlink();
-    }
+        // Ended already (its session was lost): its key went with the lease and the line was exited.
+        leadership.signal.throwIfAborted();
+        return leadership;
+      },
+      acquired: (token, waitMs) => ctx.emit({ type: 'leadership.acquired', name, waitMs, token }),
+      holdBeforeReport: true,
+    };
   }
 
   /** The current leader, in one read, or undefined when nobody leads. */

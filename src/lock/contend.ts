@@ -1,30 +1,19 @@
 /**
- * The acquire path shared by Mutex, Semaphore and RWLock: pick the session, take a place
- * in the session's local line for my key, take a turn in the etcd queue, and hand out a
- * {@link Lock}. Every failure gives the local place and the etcd key back.
+ * The acquire path of Mutex, Semaphore and RWLock: the shared pipeline of
+ * `queue/acquire.ts`, with a {@link Lock} as the hold.
  * @module
  */
 import type { CoordContext } from '../context.js';
-import { isLockTimeoutError, LockTimeoutError } from '../errors.js';
+import { LockTimeoutError } from '../errors.js';
 import type { LockKind } from '../events.js';
-import { validateTimeout } from '../keys.js';
 import { checkSessionOption } from '../lease/check.js';
 import type { Session } from '../lease/session.js';
-import { enterLine, tryEnterLine } from '../queue/local-line.js';
-import { positionOnJoin } from '../queue/position.js';
+import { type AcquireOptions, type AcquirePlan, acquire } from '../queue/acquire.js';
 import type { Blockers } from '../queue/spec.js';
-import { takeTurn } from '../queue/turn.js';
-import { linkSignals } from '../signals.js';
 import { Lock } from './lock.js';
 import { encodeOwner, validateOwner } from './owner.js';
 
-/** Options of a waiting acquire (`acquire()`, `read()`, `write()`). */
-export interface AcquireOptions {
-  /** Gives up waiting: the call rejects with `signal.reason` and leaves no key behind. */
-  signal?: AbortSignal;
-  /** Gives up after this many milliseconds with {@link LockTimeoutError}, leaving no key behind. */
-  timeoutMs?: number;
-}
+export type { AcquireOptions } from '../queue/acquire.js';
 
 /** Options of `coord.mutex()`, `coord.semaphore()`, `coord.rwlock()`. */
 export interface LockOptions {
@@ -63,15 +52,36 @@ export function checkLockOptions(options: LockOptions | undefined): LockOptions 
   return options ?? {};
 }
 
-/** A signal that aborts with the caller's reason, or with {@link LockTimeoutError} after `timeoutMs`. */
-function deadline(what: string, opts: AcquireOptions): { signal: AbortSignal | undefined; clear: () => void } {
-  const timeoutMs = validateTimeout(opts.timeoutMs);
-  if (timeoutMs === undefined) return { signal: opts.signal, clear: () => {} };
-  const link = linkSignals([opts.signal], {
-    ms: timeoutMs,
-    reason: () => new LockTimeoutError(`${what}: not acquired within ${timeoutMs} ms`),
-  });
-  return { signal: link.signal, clear: link.unlink };
+/** The pipeline's plan for a lock of `spec`. Made once per Mutex, Semaphore or RWLock side. @internal */
+export function lockPlan(spec: ContendSpec): AcquirePlan<Lock> {
+  const { ctx, name, what, kind } = spec;
+  return {
+    ctx,
+    what,
+    spanName: 'lock.acquire',
+    spanAttributes: { name, kind },
+    session: spec.session,
+    keyOf: spec.keyOf,
+    value: () => encodeOwner(spec.owner ?? ctx.owner),
+    blockers: spec.blockers,
+    lockDelayMs: spec.lockDelayMs,
+    timeoutError: (ms) => new LockTimeoutError(`${what}: not acquired within ${ms} ms`),
+    hold: (turn, session, exitLine) =>
+      new Lock({
+        ctx,
+        name,
+        what,
+        kind,
+        key: turn.key,
+        token: turn.token,
+        revision: turn.revision,
+        session,
+        exitLine,
+      }),
+    acquired: (token, waitMs) => ctx.emit({ type: 'lock.acquired', kind, name, waitMs, token }),
+    holdBeforeReport: false,
+    timedOut: (waitMs) => ctx.emit({ type: 'lock.timeout', kind, name, waitMs }),
+  };
 }
 
 /**
@@ -79,62 +89,8 @@ function deadline(what: string, opts: AcquireOptions): { signal: AbortSignal | u
  * undefined otherwise, with nothing left behind).
  * @internal
  */
-export async function contend(spec: ContendSpec, wait: boolean, opts: AcquireOptions = {}): Promise<Lock | undefined> {
-  const { ctx, what } = spec;
-  const { signal, clear } = deadline(what, opts);
-  const started = performance.now();
-  const span = ctx.trace('lock.acquire', { name: spec.name, kind: spec.kind, wait });
-  try {
-    signal?.throwIfAborted();
-    ctx.assertOpen();
-    const session = spec.session ?? (await ctx.defaultSession(signal));
-    session.throwIfLost();
-    const key = spec.keyOf(session);
-    const exitLine = wait ? await enterLine(session, key, signal) : tryEnterLine(session, key);
-    if (!exitLine) {
-      span?.end({ acquired: false });
-      return undefined;
-    }
-    try {
-      const turn = await takeTurn(
-        { ctx, what, key, value: encodeOwner(spec.owner ?? ctx.owner), session, blockers: spec.blockers },
-        { wait, signal, onJoin: positionOnJoin(ctx, what, spec.blockers, span), lockDelayMs: spec.lockDelayMs },
-      );
-      if (!turn) {
-        exitLine();
-        span?.end({ acquired: false });
-        return undefined;
-      }
-      ctx.emit({
-        type: 'lock.acquired',
-        kind: spec.kind,
-        name: spec.name,
-        waitMs: performance.now() - started,
-        token: turn.token,
-      });
-      span?.end({ acquired: true, token: `${turn.token}`, key });
-      return new Lock({
-        ctx,
-        name: spec.name,
-        what,
-        kind: spec.kind,
-        key,
-        token: turn.token,
-        revision: turn.revision,
-        session,
-        exitLine,
-      });
-    } catch (err) {
-      exitLine();
-      throw err;
-    }
-  } catch (err) {
-    span?.fail(err);
-    if (isLockTimeoutError(err)) {
-      ctx.emit({ type: 'lock.timeout', kind: spec.kind, name: spec.name, waitMs: performance.now() - started });
-    }
-    throw err;
-  } finally {
-    clear();
-  }
+export function contend(plan: AcquirePlan<Lock>, wait: true, opts?: AcquireOptions): Promise<Lock>;
+export function contend(plan: AcquirePlan<Lock>, wait: false): Promise<Lock | undefined>;
+export function contend(plan: AcquirePlan<Lock>, wait: boolean, opts: AcquireOptions = {}): Promise<Lock | undefined> {
+  return wait ? acquire(plan, true, opts) : acquire(plan, false);
 }

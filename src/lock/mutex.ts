@@ -7,9 +7,10 @@
 import type { CoordContext } from '../context.js';
 import { InvalidArgumentError } from '../errors.js';
 import { queueKey, queuePrefix, validateName } from '../keys.js';
+import type { AcquirePlan } from '../queue/acquire.js';
 import { MAX_LOCK_DELAY_MS } from '../queue/lock-delay.js';
 import { directChildren } from '../queue/range.js';
-import { type AcquireOptions, type ContendSpec, checkLockOptions, contend, type LockOptions } from './contend.js';
+import { type AcquireOptions, checkLockOptions, contend, type LockOptions, lockPlan } from './contend.js';
 import { type LockHolder, readHolders } from './holders.js';
 import type { Lock } from './lock.js';
 
@@ -43,7 +44,7 @@ function checkLockDelay(ms: unknown): number {
 export class Mutex {
   /** The lock's name (without the namespace). */
   readonly name: string;
-  private readonly spec: ContendSpec;
+  private readonly spec: AcquirePlan<Lock>;
 
   /**
    * @internal use `coord.mutex()`.
@@ -54,7 +55,7 @@ export class Mutex {
     const { session, owner } = checkLockOptions(options);
     const lockDelayMs = checkLockDelay(options?.lockDelayMs);
     const prefix = queuePrefix(ctx.namespace, name);
-    this.spec = {
+    this.spec = lockPlan({
       ctx,
       name,
       what: `lock ${name}`,
@@ -64,7 +65,7 @@ export class Mutex {
       keyOf: (s) => queueKey(ctx.namespace, name, s.leaseId),
       blockers: { prefix, limit: 1, member: directChildren(prefix) },
       lockDelayMs,
-    };
+    });
   }
 
   /**
@@ -72,8 +73,8 @@ export class Mutex {
    * aborted, {@link LockTimeoutError} after `timeoutMs`, `SessionLostError` when the
    * session is lost; in every case my key is deleted first.
    */
-  async acquire(options: AcquireOptions = {}): Promise<Lock> {
-    return (await contend(this.spec, true, options)) as Lock;
+  acquire(options: AcquireOptions = {}): Promise<Lock> {
+    return contend(this.spec, true, options);
   }
 
   /** Takes the lock if it is free right now; undefined (leaving no key) otherwise. Never waits. */

@@ -14,8 +14,9 @@
  */
 import type { CoordContext } from '../context.js';
 import { queueKey, queuePrefix, validateName } from '../keys.js';
+import type { AcquirePlan } from '../queue/acquire.js';
 import { directChildren } from '../queue/range.js';
-import { type AcquireOptions, type ContendSpec, checkLockOptions, contend, type LockOptions } from './contend.js';
+import { type AcquireOptions, checkLockOptions, contend, type LockOptions, lockPlan } from './contend.js';
 import { type LockHolder, readHolders } from './holders.js';
 import type { Lock } from './lock.js';
 
@@ -31,8 +32,8 @@ export interface RWLockHolders {
 export class RWLock {
   /** The lock's name (without the namespace). */
   readonly name: string;
-  private readonly reader: ContendSpec;
-  private readonly writer: ContendSpec;
+  private readonly reader: AcquirePlan<Lock>;
+  private readonly writer: AcquirePlan<Lock>;
 
   /**
    * @internal use `coord.rwlock()`.
@@ -44,7 +45,7 @@ export class RWLock {
     const ns = ctx.namespace;
     const isRead = directChildren(queuePrefix(ns, `${name}/read`));
     const isWrite = directChildren(queuePrefix(ns, `${name}/write`));
-    this.reader = {
+    this.reader = lockPlan({
       ctx,
       name,
       what: `rwlock ${name} (read)`,
@@ -53,8 +54,8 @@ export class RWLock {
       owner,
       keyOf: (s) => queueKey(ns, `${name}/read`, s.leaseId),
       blockers: { prefix: queuePrefix(ns, `${name}/write`), limit: 1, member: isWrite },
-    };
-    this.writer = {
+    });
+    this.writer = lockPlan({
       ctx,
       name,
       what: `rwlock ${name} (write)`,
@@ -63,17 +64,17 @@ export class RWLock {
       owner,
       keyOf: (s) => queueKey(ns, `${name}/write`, s.leaseId),
       blockers: { prefix: queuePrefix(ns, name), limit: 1, member: (k) => isRead(k) || isWrite(k) },
-    };
+    });
   }
 
   /** Waits for a shared (read) hold. Rejects like `Mutex.acquire()`, leaving no key behind. */
-  async read(options: AcquireOptions = {}): Promise<Lock> {
-    return (await contend(this.reader, true, options)) as Lock;
+  read(options: AcquireOptions = {}): Promise<Lock> {
+    return contend(this.reader, true, options);
   }
 
   /** Waits for the exclusive (write) hold. Rejects like `Mutex.acquire()`, leaving no key behind. */
-  async write(options: AcquireOptions = {}): Promise<Lock> {
-    return (await contend(this.writer, true, options)) as Lock;
+  write(options: AcquireOptions = {}): Promise<Lock> {
+    return contend(this.writer, true, options);
   }
 
   /** A read hold if no writer holds or waits ahead right now; undefined otherwise. Never waits. */

@@ -8,10 +8,11 @@
 import type { CoordContext } from '../context.js';
 import { InvalidArgumentError } from '../errors.js';
 import { queueKey, queuePrefix, validateName } from '../keys.js';
+import type { AcquirePlan } from '../queue/acquire.js';
 import { directChildren } from '../queue/range.js';
-import { type AcquireOptions, type ContendSpec, checkLockOptions, contend, type LockOptions } from './contend.js';
+import { type AcquireOptions, checkLockOptions, contend, type LockOptions, lockPlan } from './contend.js';
 import { type LockHolder, readHolders } from './holders.js';
-import type { Permit } from './lock.js';
+import type { Lock, Permit } from './lock.js';
 
 /** The largest semaphore limit. */
 export const MAX_SEMAPHORE_LIMIT = 10_000;
@@ -22,7 +23,7 @@ export class Semaphore {
   readonly name: string;
   /** How many may hold a permit at once. */
   readonly limit: number;
-  private readonly spec: ContendSpec;
+  private readonly spec: AcquirePlan<Lock>;
 
   /**
    * @internal use `coord.semaphore()`.
@@ -38,7 +39,7 @@ export class Semaphore {
     this.limit = limit;
     const { session, owner } = checkLockOptions(options);
     const prefix = queuePrefix(ctx.namespace, name);
-    this.spec = {
+    this.spec = lockPlan({
       ctx,
       name,
       what: `semaphore ${name}`,
@@ -47,15 +48,15 @@ export class Semaphore {
       owner,
       keyOf: (s) => queueKey(ctx.namespace, name, s.leaseId),
       blockers: { prefix, limit, member: directChildren(prefix) },
-    };
+    });
   }
 
   /**
    * Waits for a permit, first come first served. Rejects like `Mutex.acquire()`
    * (`signal.reason`, {@link LockTimeoutError}, `SessionLostError`), leaving no key behind.
    */
-  async acquire(options: AcquireOptions = {}): Promise<Permit> {
-    return (await contend(this.spec, true, options)) as Permit;
+  acquire(options: AcquireOptions = {}): Promise<Permit> {
+    return contend(this.spec, true, options);
   }
 
   /** Takes a permit if one is free right now; undefined (leaving no key) otherwise. Never waits. */

@@ -40,8 +40,8 @@ export interface Turn {
 
 /** How to wait. */
 export interface WaitOptions {
+  /** Gives up (the caller's abort and deadline, linked once by the acquire pipeline). */
   signal?: AbortSignal;
-  timeoutMs?: number;
   /** false: give up (and leave no key) instead of waiting. */
   wait: boolean;
   /** Called once my key is in the queue (for telemetry: the position at join). */

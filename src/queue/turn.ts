@@ -15,7 +15,6 @@
  *   revision, etcd #22082, `leave.ts`) before it rejects: no orphan stays in the queue.
  * @module
  */
-import { LockTimeoutError } from '../errors.js';
 import { linkSignals } from '../signals.js';
 import { join, markHandedOut } from './join.js';
 import { leave } from './leave.js';
@@ -23,40 +22,41 @@ import type { QueueSpec, Turn, WaitOptions } from './spec.js';
 import { awaitTurn, nearestAhead } from './wait.js';
 
 /**
- * Joins the queue and waits for the turn. Rejects with `signal.reason` when aborted,
- * {@link LockTimeoutError} after `timeoutMs`, the session's {@link SessionLostError} when it
- * is lost; in each case my key is deleted first. With `wait: false` resolves undefined
- * (leaving no key) when the turn is not free at once.
+ * Joins the queue and waits for the turn. Rejects with `opts.signal.reason` when it
+ * aborts (the caller's abort or its deadline: the acquire pipeline links both into it),
+ * the session's {@link SessionLostError} when it is lost; in each case my key is deleted
+ * first. With `wait: false` resolves undefined (leaving no key) when the turn is not free
+ * at once. The link of the session's signal and the caller's (an AbortController and two
+ * listeners) is made only when there is a wait: an uncontended acquire allocates none.
  */
 export async function takeTurn(spec: QueueSpec, opts: WaitOptions): Promise<Turn | undefined> {
   const { session } = spec;
-  const timeoutError = () => new LockTimeoutError(`${spec.what}: not acquired within ${opts.timeoutMs} ms`);
-  const link = linkSignals(
-    [session.signal, opts.signal],
-    opts.timeoutMs !== undefined ? { ms: opts.timeoutMs, reason: timeoutError } : undefined,
-  );
-  const { signal } = link;
   const reason = () => {
     if (opts.signal?.aborted) return opts.signal.reason;
     if (session.signal.aborted) return session.signal.reason;
-    if (link.timedOut) return timeoutError();
     return undefined;
   };
-  let token: bigint | undefined;
-  try {
-    signal.throwIfAborted();
+  const throwIfAborted = () => {
+    opts.signal?.throwIfAborted();
     session.throwIfLost();
+  };
+  let token: bigint | undefined;
+  let link: ReturnType<typeof linkSignals> | undefined;
+  try {
+    throwIfAborted();
     // Not abortable mid-flight: a put that lands after we gave up would orphan the key.
     const joined = await join(spec);
     token = joined.token;
     opts.onJoin?.(joined);
-    signal.throwIfAborted();
+    throwIfAborted();
     let revision = joined.revision;
     if (!joined.ready) {
       if (!opts.wait) {
         await leave(spec.ctx, spec.what, spec.key, token);
         return undefined;
       }
+      link = linkSignals([session.signal, opts.signal]);
+      const { signal } = link;
       revision = await awaitTurn(
         spec,
         token,
@@ -77,6 +77,6 @@ export async function takeTurn(spec: QueueSpec, opts: WaitOptions): Promise<Turn
     }
     throw why;
   } finally {
-    link.unlink();
+    link?.unlink();
   }
 }
