@@ -48,3 +48,25 @@ console.log('|---:|---:|---|');
 for (const [pkg, v] of [...byPkg].sort((a, b) => b[1] - a[1]).slice(0, 12)) {
   console.log(`| ${((100 * v) / busy).toFixed(1)} | ${(v / 1000).toFixed(0)} | ${pkg} |`);
 }
+// Inclusive time of etcd-coord's own functions (src/), counted once per sample even when recursive.
+const parentOf = new Map();
+for (const n of prof.nodes) for (const c of n.children ?? []) parentOf.set(c, n.id);
+const incl = new Map();
+for (let i = 0; i < prof.samples.length; i++) {
+  const dt = prof.timeDeltas[i] ?? 0;
+  const seen = new Set();
+  for (let id = prof.samples[i]; id !== undefined; id = parentOf.get(id)) {
+    const cf = byId.get(id).callFrame;
+    const url = (cf.url || '').replace(/^file:\/\//, '').replace(/^.*\/(work\/main|tmp\/\w+)\//, '');
+    if (!url.startsWith('src/')) continue;
+    const key = `${cf.functionName || '(anonymous)'} (${url})`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    incl.set(key, (incl.get(key) ?? 0) + dt);
+  }
+}
+console.log('\n| inclusive % of busy | inclusive ms | etcd-coord function |');
+console.log('|---:|---:|---|');
+for (const [k, v] of [...incl].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+  console.log(`| ${((100 * v) / busy).toFixed(1)} | ${(v / 1000).toFixed(0)} | \`${k}\` |`);
+}

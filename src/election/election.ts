@@ -89,8 +89,7 @@ export class Election {
       blockers: this.blockers,
       timeoutError: (ms) => new LockTimeoutError(`${what}: not elected within ${ms} ms; no key was left behind`),
       hold: async (turn, session, exitLine) => {
-        const relativeKey = turn.key.slice(ctx.namespace.length);
-        const leadership = new Leadership({ ctx, name, what, relativeKey, session, exitLine }, turn, value);
+        const leadership = new Leadership({ ctx, name, what, session, exitLine }, turn, value);
         if (turn.found && !turn.found.equals(Buffer.from(value))) {
           // My key was left by an earlier campaign on this session with another value.
           await leadership.proclaim(value).catch(async (err) => {

@@ -5,14 +5,11 @@
  * gets a higher revision.
  * @module
  */
-import type { ComparatorBuilder } from 'etcd3';
 import type { CoordContext } from '../context.js';
 import { InvalidArgumentError, NotLeaderError } from '../errors.js';
-import { createRevisionIs, ifCreateRevisionIs } from '../keys.js';
+import { createRevisionIs } from '../keys.js';
 import type { Session } from '../lease/session.js';
-import { guardKey, type StopGuard } from '../queue/guard.js';
-import { forgetHandedOut } from '../queue/join.js';
-import { leave } from '../queue/leave.js';
+import { Hold } from '../queue/hold.js';
 import type { Turn } from '../queue/spec.js';
 import type { TraceSpan } from '../telemetry.js';
 
@@ -23,63 +20,41 @@ export interface LeadershipDeps {
   readonly name: string;
   /** For messages, e.g. 'election jobs/nightly'. */
   readonly what: string;
-  /** My key relative to the namespace (for `txn()` on `ctx.kv`). */
-  readonly relativeKey: string;
   readonly session: Session;
   /** Lets the next campaign of this name on this session in (once my key is gone). */
   readonly exitLine: () => void;
 }
 
 /** A won campaign. Create with `election.campaign()`. */
-export class Leadership implements AsyncDisposable {
+export class Leadership extends Hold implements AsyncDisposable {
   /** My full etcd key, `<namespace><name>/<leaseId hex>`. */
-  readonly key: string;
+  declare readonly key: string;
   /** The fencing token: my key's create revision. Every new leader has a larger one. */
-  readonly token: bigint;
+  declare readonly token: bigint;
   /**
    * Aborted when this leadership ends: with the session's `SessionLostError` when the
    * session is lost, with {@link NotLeaderError} on `resign()` or when my key is deleted
    * by someone else.
    */
-  readonly signal: AbortSignal;
+  declare readonly signal: AbortSignal;
+  private readonly name: string;
   private currentValue: string;
-  private readonly controller = new AbortController();
-  private readonly heldSince = performance.now();
   private resigning: Promise<void> | undefined;
-  private lineExited = false;
-  private stopGuard: StopGuard | undefined;
   private readonly span: TraceSpan | undefined;
-  private readonly onSessionLost = () => this.end(this.deps.session.signal.reason, true);
 
   /** @internal use `election.campaign()`. */
-  constructor(
-    private readonly deps: LeadershipDeps,
-    turn: Turn,
-    value: string,
-  ) {
-    this.key = turn.key;
-    this.token = turn.token;
+  constructor(deps: LeadershipDeps, turn: Turn, value: string) {
+    super({ ...deps, key: turn.key, token: turn.token, revision: turn.revision });
+    this.name = deps.name;
     this.currentValue = value;
-    this.signal = this.controller.signal;
     this.span = deps.ctx.trace('election.lead', {
       name: deps.name,
       kind: 'election',
       token: `${turn.token}`,
       key: turn.key,
     });
-    const { session } = deps;
-    if (!session.isAlive) {
-      this.end(session.signal.reason, true);
-      return;
-    }
-    session.signal.addEventListener('abort', this.onSessionLost, { once: true });
-    this.stopGuard = guardKey(deps.ctx, deps.what, this.key, this.token, turn.revision + 1n, () =>
-      this.end(
-        session.isAlive
-          ? new NotLeaderError(`${deps.what}: no longer the leader: my key ${this.key} was deleted or replaced`)
-          : session.signal.reason,
-        true,
-      ),
+    this.watchForLoss(
+      () => new NotLeaderError(`${this.what}: no longer the leader: my key ${this.key} was deleted or replaced`),
     );
   }
 
@@ -95,10 +70,10 @@ export class Leadership implements AsyncDisposable {
    */
   async proclaim(value: string): Promise<void> {
     if (typeof value !== 'string') {
-      throw new InvalidArgumentError(`${this.deps.what}: proclaim(value): value must be a string, got ${typeof value}`);
+      throw new InvalidArgumentError(`${this.what}: proclaim(value): value must be a string, got ${typeof value}`);
     }
     this.throwIfEnded();
-    const { ctx, session, what } = this.deps;
+    const { ctx, session, what } = this;
     const key = Buffer.from(this.key);
     const res = await ctx.resilience.run(
       `${what}: proclaim`,
@@ -132,15 +107,6 @@ export class Leadership implements AsyncDisposable {
     return this.resigning;
   }
 
-  /**
-   * An etcd3 transaction builder on `coord.kv` that already carries
-   * `Compare(CreateRevision(myKey) == token)`: its `then()` branch runs only while this
-   * leadership holds. Add `.and(...)`, `.then(...)`, `.else(...)`, then `.commit()`.
-   */
-  txn(): ComparatorBuilder {
-    return ifCreateRevisionIs(this.deps.ctx.kv, this.deps.relativeKey, this.token);
-  }
-
   /** Same as {@link resign}. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.resign();
@@ -155,17 +121,21 @@ export class Leadership implements AsyncDisposable {
     this.end(reason, false);
   }
 
+  /** @internal */
+  protected lost(reason: unknown): void {
+    this.end(reason, true);
+  }
+
   private throwIfEnded(): void {
     if (this.signal.aborted) {
-      throw new NotLeaderError(`${this.deps.what}: no longer the leader`, { cause: this.signal.reason });
+      throw new NotLeaderError(`${this.what}: no longer the leader`, { cause: this.signal.reason });
     }
   }
 
   private async doResign(): Promise<void> {
-    this.end(new NotLeaderError(`${this.deps.what}: resigned`), false);
+    this.end(new NotLeaderError(`${this.what}: resigned`), false);
     try {
-      await leave(this.deps.ctx, this.deps.what, this.key, this.token);
-      forgetHandedOut(this.deps.session, this.key, this.token);
+      await this.leaveQueue();
     } finally {
       // Even if the delete failed: the next join on this session finds the key stale and removes it.
       this.exitLine();
@@ -174,25 +144,16 @@ export class Leadership implements AsyncDisposable {
 
   /** Ends the leadership (once); `keyGone`: my key no longer exists, so the line may move on. */
   private end(reason: unknown, keyGone: boolean): void {
-    if (!this.signal.aborted) {
-      this.deps.session.signal.removeEventListener('abort', this.onSessionLost);
-      this.stopGuard?.();
-      this.controller.abort(reason);
+    if (this.endHold(reason)) {
       if (keyGone) this.span?.lose(reason);
       else this.span?.end();
-      this.deps.ctx.emit({
+      this.ctx.emit({
         type: 'leadership.ended',
-        name: this.deps.name,
+        name: this.name,
         holdMs: performance.now() - this.heldSince,
         reason: keyGone ? 'lost' : 'resigned',
       });
     }
     if (keyGone) this.exitLine();
-  }
-
-  private exitLine(): void {
-    if (this.lineExited) return;
-    this.lineExited = true;
-    this.deps.exitLine();
   }
 }

@@ -3,32 +3,18 @@
  * signal that fires the moment the hold may be gone.
  * @module
  */
-import type { ComparatorBuilder } from 'etcd3';
-import type { CoordContext } from '../context.js';
 import { isClosedError, LockLostError } from '../errors.js';
 import type { LockKind } from '../events.js';
-import { ifCreateRevisionIs } from '../keys.js';
 import type { Session } from '../lease/session.js';
-import { guardKey, readKey } from '../queue/guard.js';
-import { forgetHandedOut } from '../queue/join.js';
-import { leave } from '../queue/leave.js';
+import { readKey } from '../queue/guard.js';
+import { Hold, type HoldInit } from '../queue/hold.js';
 import type { TraceSpan } from '../telemetry.js';
 
 /** What a {@link Lock} is made of. @internal */
-export interface LockInit {
-  readonly ctx: CoordContext;
+export interface LockInit extends HoldInit {
   readonly name: string;
-  /** For messages, e.g. 'lock jobs/nightly'. */
-  readonly what: string;
   /** For events and metrics. */
   readonly kind: LockKind;
-  readonly key: string;
-  readonly token: bigint;
-  /** The revision at which the turn was seen; the guard watches from the next one. */
-  readonly revision: bigint;
-  readonly session: Session;
-  /** Lets the next local acquirer of the same key on the session in. */
-  readonly exitLine: () => void;
 }
 
 /**
@@ -39,70 +25,38 @@ export interface LockInit {
  * key by anyone else; `signal` aborts at that moment. Guard every write the lock protects
  * with {@link txn} (etcd) or {@link token} (other stores).
  */
-export class Lock {
+export class Lock extends Hold {
   /** The lock's name (without the namespace). */
   readonly name: string;
   /** My full etcd key, e.g. `<namespace><name>/<leaseId hex>`. */
-  readonly key: string;
+  declare readonly key: string;
   /** The fencing token: my key's create revision. Every later holder has a larger one. */
-  readonly token: bigint;
+  declare readonly token: bigint;
   /** The session the lock lives on. */
-  readonly session: Session;
+  declare readonly session: Session;
   /**
    * Aborted when the lock is released ({@link LockLostError}), its session is lost or
    * closed (the session's `SessionLostError`), or its key is deleted or replaced by
    * someone else ({@link LockLostError}).
    */
-  readonly signal: AbortSignal;
+  declare readonly signal: AbortSignal;
 
-  private readonly ctx: CoordContext;
-  private readonly what: string;
   private readonly kind: LockKind;
-  private readonly heldSince = performance.now();
-  private readonly controller = new AbortController();
-  private readonly stopGuard: () => void;
-  private readonly onSessionLost: () => void;
   private readonly span: TraceSpan | undefined;
-  private exitLine: (() => void) | undefined;
   private releasing: Promise<void> | undefined;
 
   /** @internal */
   constructor(init: LockInit) {
-    this.ctx = init.ctx;
-    this.what = init.what;
+    super(init);
     this.kind = init.kind;
     this.name = init.name;
-    this.key = init.key;
-    this.token = init.token;
-    this.session = init.session;
-    this.signal = this.controller.signal;
-    this.exitLine = init.exitLine;
     this.span = init.ctx.trace('lock.hold', {
       name: init.name,
       kind: init.kind,
       token: `${init.token}`,
       key: init.key,
     });
-    this.onSessionLost = () => this.lose(this.session.signal.reason);
-    this.stopGuard = guardKey(init.ctx, init.what, init.key, init.token, init.revision + 1n, () =>
-      this.lose(
-        this.session.isAlive
-          ? new LockLostError(`${this.what}: my key ${this.key} was deleted or replaced`)
-          : this.session.signal.reason,
-      ),
-    );
-    if (this.session.signal.aborted) this.onSessionLost();
-    else this.session.signal.addEventListener('abort', this.onSessionLost, { once: true });
-  }
-
-  /**
-   * An etcd transaction on `coord.kv` (namespaced keys) that only commits while this
-   * lock is held: it starts with `CreateRevision(myKey) == token`. Add more compares
-   * with `.and()`, then `.then(...)`, `.else(...)`, `.commit()`; `succeeded` is false
-   * when the lock was lost.
-   */
-  txn(): ComparatorBuilder {
-    return ifCreateRevisionIs(this.ctx.kv, this.key.slice(this.ctx.namespace.length), this.token);
+    this.watchForLoss(() => new LockLostError(`${this.what}: my key ${this.key} was deleted or replaced`));
   }
 
   /** Asks etcd: my key still exists with my create revision, and my session is alive. */
@@ -134,11 +88,13 @@ export class Lock {
     return this.release();
   }
 
+  /** @internal */
+  protected lost(reason: unknown): void {
+    this.lose(reason);
+  }
+
   private lose(reason: unknown, released = false): void {
-    if (this.controller.signal.aborted) return;
-    this.stopGuard();
-    this.session.signal.removeEventListener('abort', this.onSessionLost);
-    this.controller.abort(reason);
+    if (!this.endHold(reason)) return;
     const holdMs = performance.now() - this.heldSince;
     if (released) this.span?.end();
     else this.span?.lose(reason);
@@ -161,32 +117,23 @@ export class Lock {
     if (!this.session.isAlive) {
       // The lease ends anyway. Closed: close() revokes it, which deletes my key (so a lock-delay waiter sees the key
       // go with its lease, every time). Lost (it may be unreachable): delete my key best-effort, without waiting.
-      if (this.session.state !== 'closed') leave(this.ctx, this.what, this.key, this.token).catch(() => {});
-      this.done();
+      if (this.session.state !== 'closed') this.leaveQueue().catch(() => {});
+      this.exitLine();
       this.releasing = Promise.resolve();
       return this.releasing;
     }
-    const p = leave(this.ctx, this.what, this.key, this.token).then(
-      () => {
-        forgetHandedOut(this.session, this.key, this.token);
-        this.done();
-      },
+    const p = this.leaveQueue().then(
+      () => this.exitLine(),
       (err) => {
-        if (!this.session.isAlive || isClosedError(err)) return this.done();
+        if (!this.session.isAlive || isClosedError(err)) return this.exitLine();
         this.ctx.logger('lock').warn({ err, key: this.key }, 'could not delete my key; it expires with the lease');
         this.releasing = undefined;
-        this.done();
+        this.exitLine();
         throw err;
       },
     );
     this.releasing = p;
     return p;
-  }
-
-  private done(): void {
-    const exit = this.exitLine;
-    this.exitLine = undefined;
-    exit?.();
   }
 }
 
