@@ -167,11 +167,18 @@ export class Resilience {
   /** Runs `fn`, rejecting with `TaskCancelledError` if it has not settled `guardMs` after the start. */
   private guarded<T>(fn: () => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
+      let started: Promise<T>;
+      try {
+        started = fn();
+      } catch (err) {
+        reject(err); // a synchronous throw: no timer to leave behind
+        return;
+      }
       const timer = setTimeout(
         () => reject(new TaskCancelledError(`Operation timed out after ${this.guardMs}ms`)),
         this.guardMs,
       );
-      fn().then(
+      started.then(
         (value) => {
           clearTimeout(timer);
           resolve(value);
