@@ -20,11 +20,11 @@
  */
 import { Channel } from '../channel.js';
 import type { CoordContext } from '../context.js';
+import { persist } from '../persist.js';
 import { directChildren } from '../queue/range.js';
 import { linkSignals } from '../signals.js';
 import type { WatchEvent, WatchHandle } from '../watch.js';
 import { type LeaderInfo, readCandidates, sameLeader } from './leader.js';
-import { persist } from './persist.js';
 
 /** One update of `Election.observeStatus()`. */
 export type LeaderUpdate =

@@ -11,6 +11,7 @@ import { SortOrder } from 'etcd3';
 import type { CoordContext } from '../context.js';
 import { CoordinationError, SessionLostError } from '../errors.js';
 import { createRevisionIs } from '../keys.js';
+import { persist } from '../persist.js';
 import { lockDelayCheck, type TurnCheck } from './lock-delay.js';
 import { blockersRange, members, readBlockers } from './range.js';
 import type { QueueSpec } from './spec.js';
@@ -77,6 +78,19 @@ export function anyDeleted(
 }
 
 /**
+ * {@link nearestAhead}, retried while etcd is unavailable (a restart, a leader change, an
+ * open breaker): a waiter whose key and session are still alive keeps its place and
+ * reads again, instead of failing the wait. `signal` ends it (caller, timeout, session).
+ */
+async function readAhead(spec: QueueSpec, token: bigint, signal: AbortSignal) {
+  const read = await persist(signal, spec.ctx.logger('queue'), `${spec.what}: read queue`, () =>
+    nearestAhead(spec, token, signal),
+  );
+  if (read === undefined) throw signal.reason;
+  return read;
+}
+
+/**
  * Waits herd-free until fewer than `limit` blockers are ahead of my key. `first` is the
  * window read by the join (watched at once); every later read is guarded by my key.
  * With `lockDelayMs` > 0, a turn reached because a predecessor's key went with its lease
@@ -93,7 +107,7 @@ export async function awaitTurn(
   let window: { ahead: string[]; revision: bigint } | undefined = first;
   let check: TurnCheck | undefined;
   for (;;) {
-    const { ahead, revision } = window ?? (await nearestAhead(spec, token, signal));
+    const { ahead, revision } = window ?? (await readAhead(spec, token, signal));
     window = undefined;
     if (ahead.length < spec.blockers.limit) {
       if (!check || !(await check(ahead, revision))) return revision;

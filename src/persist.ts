@@ -8,7 +8,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExponentialBackoff } from 'cockatiel';
 import type { Logger } from 'pino';
-import { isEtcdUnavailableError } from '../errors.js';
+import { isEtcdUnavailableError } from './errors.js';
 
 /**
  * Runs `fn` until it succeeds; retries after {@link EtcdUnavailableError}, throws any other
