@@ -1,26 +1,17 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
-  type Coordinator,
   isInvalidArgumentError,
   isLockLostError,
   isLockTimeoutError,
   isSessionLostError,
   type Lock,
 } from '../src/index.js';
-import { failOnUnhandledRejections, keysUnder, Occupancy, work } from './fixtures/lock-util.js';
-import { connectShared, waitFor } from './harness/index.js';
+import { coordinatorsPerTest, failOnUnhandledRejections, keysUnder, Occupancy, work } from './fixtures/lock-util.js';
+import { waitFor } from './harness/index.js';
 
 failOnUnhandledRejections();
 
-const coords: Coordinator[] = [];
-async function open(ttl = 5): Promise<Coordinator> {
-  const c = await connectShared(coords[0] ? { ttl, namespace: coords[0].namespace } : { ttl });
-  coords.push(c);
-  return c;
-}
-afterEach(async () => {
-  await Promise.all(coords.splice(0).map((c) => c.close()));
-});
+const open = coordinatorsPerTest();
 
 describe('Mutex', () => {
   it('acquires uncontended, fences with txn(), reports the holder, and releases idempotently', async () => {

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   type Coordinator,
   isInvalidArgumentError,
@@ -7,20 +7,12 @@ import {
   isSessionLostError,
   MAX_MULTI_LOCK_NAMES,
 } from '../src/index.js';
-import { failOnUnhandledRejections, keysUnder, Occupancy, work } from './fixtures/lock-util.js';
-import { connectShared, rejectionOf, waitFor } from './harness/index.js';
+import { coordinatorsPerTest, failOnUnhandledRejections, keysUnder, Occupancy, work } from './fixtures/lock-util.js';
+import { rejectionOf, waitFor } from './harness/index.js';
 
 failOnUnhandledRejections();
 
-const coords: Coordinator[] = [];
-async function open(ttl = 5): Promise<Coordinator> {
-  const c = await connectShared(coords[0] ? { ttl, namespace: coords[0].namespace } : { ttl });
-  coords.push(c);
-  return c;
-}
-afterEach(async () => {
-  await Promise.all(coords.splice(0).map((c) => c.close()));
-});
+const open = coordinatorsPerTest();
 
 /** Every key in the coordinator's namespace. */
 async function allKeys(coord: Coordinator): Promise<string[]> {
