@@ -1,11 +1,10 @@
-import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { type Coordinator, isNotLeaderError, type LeaderJobState } from '../src/index.js';
 import { prefixEnd } from '../src/keys.js';
 import { checkGuardedWrites, electionSuite } from './fixtures/election-util.js';
 import { keysUnder } from './fixtures/lock-util.js';
-import { type ChildHandle, sharedEndpoints, spawnChild, uniqueNamespace, waitFor } from './harness/index.js';
+import { type ChildHandle, runExample, sharedEndpoints, spawnChild, waitFor } from './harness/index.js';
 
 const { open } = electionSuite('elj');
 const TTL = 2;
@@ -167,18 +166,7 @@ describe('LeaderJob', () => {
   });
 
   it('examples/leader-cron.ts runs to completion with a handover', async () => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', 'examples/leader-cron.ts'], {
-      env: { ...process.env, ETCD_ENDPOINTS: sharedEndpoints().join(','), EXAMPLE_NAMESPACE: uniqueNamespace('cron') },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    proc.stdout.on('data', (d) => {
-      out += d;
-    });
-    proc.stderr.on('data', (d) => {
-      out += d;
-    });
-    const code = await new Promise((r) => proc.once('exit', r));
+    const { code, out } = await runExample('leader-cron.ts', 'cron');
     expect(code, out).toBe(0);
     expect(out).toMatch(/shutting down/);
     const summary = out.match(/runs: (\d+), by replica: (.*)/);

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type Coordinator,
@@ -19,7 +18,7 @@ import {
   ownersInEtcd,
   takesBetween,
 } from './fixtures/partition-util.js';
-import { connectShared, sharedEndpoints, uniqueNamespace, waitFor } from './harness/index.js';
+import { connectShared, runExample, uniqueNamespace, waitFor } from './harness/index.js';
 
 failOnUnhandledRejections();
 
@@ -265,18 +264,7 @@ describe('coord.partition()', () => {
   }, 30_000);
 
   it('examples/partitions.ts runs to completion: a join and a leave move only a share', async () => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', 'examples/partitions.ts'], {
-      env: { ...process.env, ETCD_ENDPOINTS: sharedEndpoints().join(','), EXAMPLE_NAMESPACE: uniqueNamespace('pex') },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    proc.stdout.on('data', (d) => {
-      out += d;
-    });
-    proc.stderr.on('data', (d) => {
-      out += d;
-    });
-    const code = await new Promise((r) => proc.once('exit', r));
+    const { code, out } = await runExample('partitions.ts', 'pex');
     expect(code, out).toBe(0);
     const joined = Number(out.match(/worker-4 joined: (\d+) of 12/)?.[1]);
     const left = Number(out.match(/worker-2 left: (\d+) of 12/)?.[1]);

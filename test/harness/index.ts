@@ -6,6 +6,7 @@ import { type ConnectOptions, type Coordinator, connect } from '../../src/index.
 export * from './auth.js';
 export * from './child.js';
 export * from './etcd.js';
+export * from './example.js';
 export * from './netns.js';
 export * from './proxy.js';
 export * from './tls.js';
