@@ -5,9 +5,9 @@
  * @internal
  * @module
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ExponentialBackoff } from 'cockatiel';
 import type { Logger } from 'pino';
+import { retryWithBackoff } from './backoff.js';
 import { isEtcdUnavailableError } from './errors.js';
 
 /**
@@ -20,17 +20,14 @@ export async function persist<T>(
   what: string,
   fn: () => Promise<T>,
 ): Promise<T | undefined> {
-  let backoff = new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 }).next();
-  while (!signal.aborted) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (signal.aborted) return undefined;
+  const done = await retryWithBackoff(fn, {
+    backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 }),
+    signal,
+    onError: (err, _attempts, delayMs) => {
       if (!isEtcdUnavailableError(err)) throw err;
-      logger.debug({ err: err.message, delayMs: backoff.duration }, `${what}: retrying`);
-      await sleep(backoff.duration, undefined, { signal }).catch(() => undefined);
-      backoff = backoff.next(undefined);
-    }
-  }
-  return undefined;
+      logger.debug({ err: err.message, delayMs }, `${what}: retrying`);
+      return 'retry';
+    },
+  });
+  return done?.value;
 }

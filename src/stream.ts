@@ -16,6 +16,7 @@
  * @internal
  * @module
  */
+import { ExponentialBackoff, halfJitterGenerator, type IBackoff } from 'cockatiel';
 import type { Logger } from 'pino';
 
 /** The part of an etcd3 duplex stream this needs. */
@@ -59,7 +60,10 @@ export class StreamLink<Req, Res> {
   private stream: DuplexStream<Req, Res> | undefined;
   private connecting = false;
   private closed = false;
-  private backoffMs = 0;
+  /** The reconnect delays: doubling from minMs to maxMs, each picked in its upper half. */
+  private readonly backoffs: ExponentialBackoff<number>;
+  /** The delay before the last reconnect; undefined until a stream breaks, and after an answer. */
+  private backoff: IBackoff<unknown> | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   /** When the current stream last delivered a message (performance.now()). */
   private heardAt = 0;
@@ -74,7 +78,13 @@ export class StreamLink<Req, Res> {
   /** Streams given up because etcd left a request unanswered for `answerMs`. */
   silentFailures = 0;
 
-  constructor(private readonly o: StreamLinkOptions<Req, Res>) {}
+  constructor(private readonly o: StreamLinkOptions<Req, Res>) {
+    this.backoffs = new ExponentialBackoff({
+      initialDelay: o.backoff.minMs,
+      maxDelay: o.backoff.maxMs,
+      generator: halfJitterGenerator,
+    });
+  }
 
   /** True while a stream is open. */
   get isOpen(): boolean {
@@ -142,7 +152,7 @@ export class StreamLink<Req, Res> {
 
   /** The stream answered: the next reconnect starts from the smallest backoff again. */
   answered(): void {
-    this.backoffMs = 0;
+    this.backoff = undefined;
   }
 
   /** Gives up the current stream (e.g. it stopped answering) and reopens after a backoff. */
@@ -231,9 +241,8 @@ export class StreamLink<Req, Res> {
 
   private scheduleReconnect(err: Error): void {
     if (this.closed) return;
-    const { minMs, maxMs } = this.o.backoff;
-    this.backoffMs = Math.min(maxMs, Math.max(minMs, this.backoffMs * 2));
-    const delay = this.backoffMs / 2 + Math.random() * (this.backoffMs / 2);
+    this.backoff = this.backoff ? this.backoff.next(undefined) : this.backoffs.next();
+    const delay = this.backoff.duration;
     this.o.logger.debug({ err: err.message, delay }, `${this.o.name} stream reconnecting`);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;

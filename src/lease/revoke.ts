@@ -6,8 +6,10 @@
  * etcd answers frees them at once.
  * @module
  */
+import { ExponentialBackoff, noJitterGenerator } from 'cockatiel';
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
+import { retryWithBackoff } from '../backoff.js';
 import { isClosedError, isSessionLostError } from '../errors.js';
 import type { Resilience } from '../resilience.js';
 
@@ -36,22 +38,21 @@ export async function revokeLease(deps: RevokeDeps, id: string, name: string, si
 }
 
 /**
- * Keeps revoking in the background, backing off from 250 ms to `maxDelayMs`, until etcd
- * confirms the lease is gone or the client is closed. Never rejects; timers are unref'd.
+ * Keeps revoking in the background, backing off from 250 ms to `maxDelayMs` (doubling),
+ * until etcd confirms the lease is gone or the client is closed. Never rejects; a pending
+ * retry does not keep the process alive.
  * @internal
  */
 export function revokeUntilGone(deps: RevokeDeps, id: string, name: string, logger: Logger, maxDelayMs = 5000): void {
-  let delayMs = 250;
-  const attempt = async (): Promise<void> => {
-    try {
-      await revokeLease(deps, id, name);
-      logger.debug('lease revoked');
-    } catch (err) {
-      if (isClosedError(err)) return;
-      logger.debug({ err, retryInMs: delayMs }, 'could not revoke the lease yet');
-      setTimeout(() => void attempt(), delayMs).unref();
-      delayMs = Math.min(maxDelayMs, delayMs * 2);
-    }
-  };
-  void attempt();
+  void retryWithBackoff(() => revokeLease(deps, id, name), {
+    backoff: new ExponentialBackoff({ initialDelay: 250, maxDelay: maxDelayMs, generator: noJitterGenerator }),
+    unref: true,
+    onError: (err, _attempts, retryInMs) => {
+      if (isClosedError(err)) return 'stop';
+      logger.debug({ err, retryInMs }, 'could not revoke the lease yet');
+      return 'retry';
+    },
+  }).then((done) => {
+    if (done) logger.debug('lease revoked');
+  });
 }

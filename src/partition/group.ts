@@ -20,10 +20,10 @@
  * @module
  */
 import type { Logger } from 'pino';
+import { retryUntilDone } from '../backoff.js';
 import { Channel } from '../channel.js';
 import type { CoordContext } from '../context.js';
 import { ClosedError, isClosedError, isInvalidArgumentError } from '../errors.js';
-import { retryUntilDone } from '../registry/backoff.js';
 import { type JobHost, PartitionJob, type PartitionJobOptions, type PartitionTask } from './job.js';
 import { deleteGuarded, type Joined, joinGroup } from './membership.js';
 import type { Ownership } from './ownership.js';

@@ -12,10 +12,10 @@
  * @module
  */
 import type { Logger } from 'pino';
+import { retryUntilDone } from '../backoff.js';
 import type { CoordContext } from '../context.js';
 import { prefixEnd } from '../keys.js';
 import type { WatchEvent, WatchHandle } from '../watch.js';
-import { retryUntilDone } from './backoff.js';
 import type { StoredKey } from './codec.js';
 
 /** One key as the mirror holds it. */

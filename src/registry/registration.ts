@@ -11,12 +11,12 @@
  * @module
  */
 import type { Logger } from 'pino';
+import { retryUntilDone } from '../backoff.js';
 import { Channel } from '../channel.js';
 import type { CoordContext } from '../context.js';
 import { ClosedError, CoordinationError, isClosedError, isConflictError, isSessionLostError } from '../errors.js';
 import { serviceKey } from '../keys.js';
 import type { Session } from '../lease/session.js';
-import { retryUntilDone } from './backoff.js';
 import { claimKey, releaseOwnedKey, rewriteKey, type Written } from './claim.js';
 import { encodeInstance, toInstance } from './codec.js';
 import { RangeMirror } from './mirror.js';
