@@ -28,7 +28,7 @@
  *   cache turns stale) and reopened.
  * @module
  */
-import type { Etcd3, IWatchRequest, IWatchResponse } from 'etcd3';
+import { type Etcd3, FilterType, type IWatchRequest, type IWatchResponse } from 'etcd3';
 import type { Logger } from 'pino';
 import { isAuthenticationError, mapEtcdError } from './errors.js';
 import { prefixEnd } from './keys.js';
@@ -56,6 +56,8 @@ export interface WatchSpec {
   /** First revision to deliver. Callers pass the header revision of their read + 1. */
   readonly startRevision: bigint;
   readonly prevKv?: boolean;
+  /** Deliver deletes only (etcd's `NOPUT` filter): for watchers that wait for a key to go. */
+  readonly noPut?: boolean;
 }
 
 /** Callbacks of one watcher. None of them may throw (a throw is logged and ignored). */
@@ -210,6 +212,7 @@ export class WatchHub {
         range_end: entry.spec.prefix ? prefixEnd(key) : undefined,
         start_revision: entry.next.toString(),
         prev_kv: entry.spec.prevKv ?? false,
+        filters: entry.spec.noPut ? [FilterType.Noput] : undefined,
         progress_notify: true,
         watch_id: entry.id,
       },

@@ -150,6 +150,28 @@ describe('Mutex', () => {
     await got.release();
   });
 
+  it('successive holds of one key share its guard watch: an old release never ends a new hold, a later delete does', async () => {
+    const a = await open();
+    const mutex = a.mutex('again');
+    const first = await mutex.acquire();
+    const before = a.diagnostics().watch.eventsReceived;
+    await first.release();
+    const second = await mutex.acquire();
+    expect(second.key).toBe(first.key);
+    // The guard watch outlives the first hold, so it receives the first release's delete (puts are filtered out)...
+    await waitFor(() => a.diagnostics().watch.eventsReceived === before + 1, "the first release's delete event");
+    // ...which is older than the second hold's token, so the second hold stands.
+    expect(second.signal.aborted).toBe(false);
+    expect(await second.isHeld()).toBe(true);
+    expect(a.diagnostics().watch.watchers).toBe(1);
+    await a.client.delete().key(second.key).exec();
+    await waitFor(() => second.signal.aborted, 'the second hold is lost on the delete');
+    expect(isLockLostError(second.signal.reason)).toBe(true);
+    await second.release();
+    // No hold left: the watch closes after its linger (3 s).
+    await waitFor(() => a.diagnostics().watch.watchers === 0, 'the guard watch closed', 10_000);
+  });
+
   it('aborts lock.signal with SessionLostError when its session closes', async () => {
     const coord = await open();
     const session = await coord.newSession({ ttl: 5 });

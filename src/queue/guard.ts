@@ -1,14 +1,29 @@
 /**
- * Watches a held key for loss: my key deleted (by anyone: an admin, a lease expiry, a
- * `leave` from elsewhere) or replaced by a key with another create revision. The watch
- * runs on the coordinator's shared stream from the revision the turn was seen at + 1, so
- * no change after the acquisition is missed; after a compaction or a cancel by etcd the
- * key is read again and watched afresh.
+ * Watches held keys for loss: my key deleted (by anyone: an admin, a lease expiry, a
+ * `leave` from elsewhere) or replaced. A replacement starts with a delete, so the guard
+ * needs delete events only: its watch filters puts out (`NOPUT`).
+ *
+ * One watch per key per coordinator, shared by the successive holds of that key (a
+ * process that takes the same lock again on the same session holds the same key) and
+ * kept {@link GUARD_LINGER_MS} after the last hold ends. A delete at revision `r` ends
+ * exactly the holds whose token (create revision) is below `r`: deletes of earlier
+ * incarnations of the key are older than the current token and are ignored. So the
+ * steady state of acquire + release costs no watch create or cancel, only the delete
+ * event of each release.
+ *
+ * The watch runs on the coordinator's shared stream and covers every revision from the
+ * earliest hold's turn + 1, so no change after an acquisition is missed; after a
+ * compaction or a cancel by etcd the key is read again and watched afresh.
  * @module
  */
 import type { IKeyValue } from 'etcd3';
 import type { CoordContext } from '../context.js';
-import type { WatchHandle } from '../watch.js';
+import type { WatchHandle, WatchHub } from '../watch.js';
+
+/** How long a key's guard watch stays open after its last hold ended, for the next hold of the same key. */
+export const GUARD_LINGER_MS = 3000;
+/** Pause before re-checking a key whose watch etcd cancelled or whose read failed, so nothing spins. */
+const RECHECK_PAUSE_MS = 500;
 
 /** Reads my key: its current state (undefined when absent) and the revision it was read at. */
 export async function readKey(ctx: CoordContext, what: string, key: string) {
@@ -18,8 +33,16 @@ export async function readKey(ctx: CoordContext, what: string, key: string) {
   return { kv: res.kvs[0] as IKeyValue | undefined, revision: BigInt(res.header.revision) };
 }
 
-/** Stops the guard. */
+/** Stops the guard. Safe to call more than once. */
 export type StopGuard = () => void;
+
+interface Guarded {
+  readonly token: bigint;
+  readonly onLost: () => void;
+}
+
+/** The guard watches of one coordinator, by full key. */
+const guardsOf = new WeakMap<WatchHub, Map<string, KeyGuard>>();
 
 /**
  * Calls `onLost` once when `key` no longer has create revision `token`. Transient read
@@ -34,51 +57,144 @@ export function guardKey(
   from: bigint,
   onLost: () => void,
 ): StopGuard {
-  let handle: WatchHandle | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  let stopped = false;
-  const stop = () => {
-    stopped = true;
-    clearTimeout(timer);
-    handle?.cancel();
-  };
-  const lost = () => {
-    if (stopped) return;
-    stop();
-    onLost();
-  };
-  const watchFrom = (rev: bigint) => {
-    if (stopped) return;
-    handle = ctx.watch.watch(
-      { key, startRevision: rev },
+  let guards = guardsOf.get(ctx.watch);
+  if (!guards) {
+    guards = new Map();
+    guardsOf.set(ctx.watch, guards);
+  }
+  let guard = guards.get(key);
+  if (!guard) {
+    guard = new KeyGuard(ctx, what, key, guards);
+    guards.set(key, guard);
+  }
+  return guard.add({ token, onLost }, from);
+}
+
+/** The one watch on one key, and the holds it guards. */
+class KeyGuard {
+  private readonly holds = new Set<Guarded>();
+  private handle: WatchHandle | undefined;
+  /** The first revision the current watch covers (meaningful while `handle` is set). */
+  private coveredFrom = 0n;
+  /** A re-check is under way (reading, or pausing before it): it vouches for every hold added meanwhile. */
+  private checking = false;
+  private lingerTimer: NodeJS.Timeout | undefined;
+  private pauseTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly ctx: CoordContext,
+    private readonly what: string,
+    private readonly key: string,
+    private readonly all: Map<string, KeyGuard>,
+  ) {}
+
+  /**
+   * Guards one more hold. A re-check under way covers it: a hold whose token is at or
+   * below the read's revision is checked by the read, a newer one by the watch that
+   * follows from that revision + 1.
+   */
+  add(hold: Guarded, from: bigint): StopGuard {
+    this.holds.add(hold);
+    clearTimeout(this.lingerTimer);
+    if (this.checking) return () => this.remove(hold);
+    if (!this.handle) this.watchFrom(from);
+    else if (from < this.coveredFrom) this.recheck();
+    return () => this.remove(hold);
+  }
+
+  private remove(hold: Guarded): void {
+    if (this.holds.delete(hold) && this.holds.size === 0) this.linger();
+  }
+
+  /** Keeps the watch a while for the next hold of the key, then closes it. */
+  private linger(): void {
+    clearTimeout(this.lingerTimer);
+    this.lingerTimer = setTimeout(() => this.close(), GUARD_LINGER_MS);
+    this.lingerTimer.unref?.();
+  }
+
+  private close(): void {
+    if (this.holds.size > 0) return;
+    clearTimeout(this.lingerTimer);
+    clearTimeout(this.pauseTimer);
+    this.checking = false;
+    this.handle?.cancel();
+    this.handle = undefined;
+    if (this.all.get(this.key) === this) this.all.delete(this.key);
+  }
+
+  /** The key was deleted at `revision`: every hold of an incarnation created before it is lost. */
+  private deletedAt(revision: bigint): void {
+    for (const hold of [...this.holds]) {
+      if (hold.token >= revision) continue; // a delete of an earlier incarnation of the key
+      this.holds.delete(hold);
+      hold.onLost();
+    }
+    if (this.holds.size === 0) this.linger();
+  }
+
+  private watchFrom(from: bigint): void {
+    this.coveredFrom = from;
+    const handle = this.ctx.watch.watch(
+      { key: this.key, startRevision: from, noPut: true },
       {
         onEvents: (events) => {
-          if (events.some((e) => e.type === 'delete' || e.createRevision !== token)) lost();
+          for (const e of events) if (e.type === 'delete') this.deletedAt(e.modRevision);
         },
-        onCompacted: () => recheck(),
-        onCanceled: () => later(),
+        onCompacted: () => this.ended(handle, () => this.recheck()),
+        onCanceled: () => this.ended(handle, () => this.later()),
       },
     );
-  };
-  const recheck = () => {
-    if (stopped) return;
-    readKey(ctx, what, key).then(
+    this.handle = handle;
+  }
+
+  /** etcd ended the watch: with holds left, check the key again; else the guard is done. */
+  private ended(handle: WatchHandle, next: () => void): void {
+    if (this.handle !== handle) return;
+    this.handle = undefined;
+    if (this.holds.size > 0) next();
+    else this.close();
+  }
+
+  /** Reads the key, ends the holds it no longer has, and watches on from the read. */
+  private recheck(): void {
+    this.handle?.cancel();
+    this.handle = undefined;
+    if (this.holds.size === 0) {
+      this.close();
+      return;
+    }
+    this.checking = true;
+    readKey(this.ctx, this.what, this.key).then(
       ({ kv, revision }) => {
-        if (!kv || BigInt(kv.create_revision) !== token) lost();
-        else watchFrom(revision + 1n);
+        if (!this.checking) return; // closed meanwhile
+        this.checking = false;
+        const token = kv ? BigInt(kv.create_revision) : undefined;
+        for (const hold of [...this.holds]) {
+          if (hold.token <= revision && hold.token !== token) {
+            this.holds.delete(hold);
+            hold.onLost();
+          }
+        }
+        if (this.holds.size === 0) this.close();
+        else this.watchFrom(revision + 1n);
       },
       (err) => {
-        ctx.logger('lock').debug({ err, key }, 'could not re-check my key; trying again');
-        later();
+        if (!this.checking) return;
+        this.ctx.logger('lock').debug({ err, key: this.key }, 'could not re-check my key; trying again');
+        this.later();
       },
     );
-  };
+  }
+
   /** Re-checks after a pause (a watch etcd keeps cancelling, or reads that fail, must not spin). */
-  const later = () => {
-    if (stopped) return;
-    timer = setTimeout(recheck, 500);
-    timer.unref?.();
-  };
-  watchFrom(from);
-  return stop;
+  private later(): void {
+    if (this.holds.size === 0) {
+      this.close();
+      return;
+    }
+    this.checking = true;
+    this.pauseTimer = setTimeout(() => this.recheck(), RECHECK_PAUSE_MS);
+    this.pauseTimer.unref?.();
+  }
 }

@@ -56,7 +56,7 @@ export function anyDeleted(
   return new Promise((resolve, reject) => {
     const handles = keys.map((key) =>
       ctx.watch.watch(
-        { key, startRevision: from },
+        { key, startRevision: from, noPut: true },
         {
           onEvents: (events) => events.some((e) => e.type === 'delete') && done(),
           onConnected: (revision) => early && revision >= from && done(undefined, 'late'),
