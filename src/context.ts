@@ -26,6 +26,8 @@ export interface CoordContext {
   readonly watch: WatchHub;
   /** A child logger for a component. */
   logger(component: string): Logger;
+  /** The shared default session if it is granted and alive now (no wait); else undefined: use {@link defaultSession}. */
+  sharedSessionNow(): Session | undefined;
   /** The shared default session (a fresh one after loss). */
   defaultSession(signal?: AbortSignal): Promise<Session>;
   /** A new session with its own lease. */

@@ -32,13 +32,40 @@ export class CoordinationError extends Error {
 
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
-    const kinds: string[] = [];
-    for (let c: typeof CoordinationError = new.target; ; c = Object.getPrototypeOf(c)) {
-      if (Object.hasOwn(c, 'kind')) kinds.push(c.kind);
-      if (c === CoordinationError) break;
-    }
+    const kinds = kindsOf(new.target);
     this.name = Object.hasOwn(new.target, 'kind') ? new.target.kind : new.target.name || kinds[0];
     this[brand] = kinds;
+  }
+}
+
+/** The kinds of each class, most specific first, collected once per class. */
+const kindsByClass = new WeakMap<typeof CoordinationError, string[]>();
+
+function kindsOf(cls: typeof CoordinationError): string[] {
+  let kinds = kindsByClass.get(cls);
+  if (kinds) return kinds;
+  kinds = [];
+  for (let c: typeof CoordinationError = cls; ; c = Object.getPrototypeOf(c)) {
+    if (Object.hasOwn(c, 'kind')) kinds.push(c.kind);
+    if (c === CoordinationError) break;
+  }
+  kindsByClass.set(cls, kinds);
+  return kinds;
+}
+
+/**
+ * Makes an error without capturing a stack trace. For the reasons of voluntary ends (a
+ * release, a resign): made on every release, never thrown from a failure, and a stack
+ * would only show the library's own release path.
+ * @internal
+ */
+export function withoutStack<E extends Error>(make: () => E): E {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return make();
+  } finally {
+    Error.stackTraceLimit = limit;
   }
 }
 

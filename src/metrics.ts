@@ -47,7 +47,9 @@ export class Reporter {
   emit(e: CoordEvent): void {
     try {
       const level = e.type.endsWith('.lost') || e.type === 'session.at-risk' ? 'warn' : 'debug';
-      if (e.type !== 'session.keepalive') this.logger[level]({ event: e.type, ...stringify(e) }, e.type);
+      if (e.type !== 'session.keepalive' && this.logger.isLevelEnabled(level)) {
+        this.logger[level]({ event: e.type, ...stringify(e) }, e.type);
+      }
       this.record?.(e);
     } catch (err) {
       this.logger.error({ err }, 'metrics reporter failed');

@@ -63,6 +63,8 @@ export class Coordinator {
   /** @internal */
   protected readonly ctx: CoordContext;
   private readonly logger: Logger;
+  /** Child loggers by component, made once: `ctx.logger()` is called on hot paths. */
+  private readonly componentLoggers = new Map<string, Logger>();
   private readonly resilience: Resilience;
   private readonly keepAlive: KeepAliveStream;
   private readonly watchHub: WatchHub;
@@ -104,7 +106,15 @@ export class Coordinator {
       owner: this.owner,
       resilience: this.resilience,
       watch: this.watchHub,
-      logger: (component) => this.logger.child({ component }),
+      logger: (component) => {
+        let child = this.componentLoggers.get(component);
+        if (!child) {
+          child = this.logger.child({ component });
+          this.componentLoggers.set(component, child);
+        }
+        return child;
+      },
+      sharedSessionNow: () => (this.closed ? undefined : this.sessions.sharedNow()),
       defaultSession: (signal) => this.session({ signal }),
       newSession: (ttl, signal) => this.newSession({ ttl, signal }),
       assertOpen: () => this.assertOpen(),

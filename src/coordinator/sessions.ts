@@ -21,6 +21,8 @@ export interface SessionPoolDeps extends SessionDeps {
 export class SessionPool {
   private readonly live = new Set<Session>();
   private sharedPromise: Promise<Session> | undefined;
+  /** The shared session once granted (it may have been lost since). */
+  private sharedSession: Session | undefined;
 
   constructor(private readonly deps: SessionPoolDeps) {}
 
@@ -32,6 +34,12 @@ export class SessionPool {
   /** Live sessions whose state is 'at-risk' now. */
   atRisk(): number {
     return [...this.live].filter((s) => s.state === 'at-risk').length;
+  }
+
+  /** The shared default session when it is granted and alive now, without waiting; else undefined. */
+  sharedNow(): Session | undefined {
+    const s = this.sharedSession;
+    return s?.isAlive ? s : undefined;
   }
 
   /** The shared default session; after it is lost, a fresh one. */
@@ -51,9 +59,14 @@ export class SessionPool {
     if (this.sharedPromise !== seen && this.sharedPromise) return this.shared(signal);
     const p = this.create(undefined, signal);
     this.sharedPromise = p;
-    p.catch(() => {
-      if (this.sharedPromise === p) this.sharedPromise = undefined;
-    });
+    p.then(
+      (s) => {
+        if (this.sharedPromise === p) this.sharedSession = s;
+      },
+      () => {
+        if (this.sharedPromise === p) this.sharedPromise = undefined;
+      },
+    );
     return p;
   }
 

@@ -6,7 +6,7 @@
  * @module
  */
 import type { CoordContext } from '../context.js';
-import { InvalidArgumentError, NotLeaderError } from '../errors.js';
+import { InvalidArgumentError, NotLeaderError, withoutStack } from '../errors.js';
 import { createRevisionIs } from '../keys.js';
 import type { Session } from '../lease/session.js';
 import { Hold } from '../queue/hold.js';
@@ -133,7 +133,10 @@ export class Leadership extends Hold implements AsyncDisposable {
   }
 
   private async doResign(): Promise<void> {
-    this.end(new NotLeaderError(`${this.what}: resigned`), false);
+    this.end(
+      withoutStack(() => new NotLeaderError(`${this.what}: resigned`)),
+      false,
+    );
     try {
       await this.leaveQueue();
     } finally {

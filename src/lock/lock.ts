@@ -3,7 +3,7 @@
  * signal that fires the moment the hold may be gone.
  * @module
  */
-import { isClosedError, LockLostError } from '../errors.js';
+import { isClosedError, LockLostError, withoutStack } from '../errors.js';
 import type { LockKind } from '../events.js';
 import type { Session } from '../lease/session.js';
 import { readKey } from '../queue/guard.js';
@@ -79,7 +79,10 @@ export class Lock extends Hold {
    * is alive (it then stays until the session's lease ends; a later call tries again).
    */
   release(): Promise<void> {
-    this.lose(new LockLostError(`${this.what} was released`), true);
+    this.lose(
+      withoutStack(() => new LockLostError(`${this.what} was released`)),
+      true,
+    );
     return this.releasing ?? this.doRelease();
   }
 

@@ -25,9 +25,12 @@ export interface OwnerInfo {
   readonly since?: Date;
 }
 
+/** This host's name, read once (`os.hostname()` is a system call). */
+const HOST = hostname();
+
 /** `<hostname>:<pid>`: the owner when none is given. */
 export function defaultOwner(): string {
-  return `${hostname()}:${process.pid}`;
+  return `${HOST}:${process.pid}`;
 }
 
 /** Control characters would break the one-line-per-contender output of the CLI. */
@@ -62,8 +65,19 @@ export function validateOwner(owner: unknown, what = 'owner'): string | undefine
 
 /** The value a contender's key is put with: this process's owner record, stamped now. */
 export function encodeOwner(owner: string, now: Date = new Date()): Buffer {
-  return Buffer.from(JSON.stringify({ owner, host: hostname(), pid: process.pid, since: now.toISOString() }));
+  let head = recordHeads.get(owner);
+  if (head === undefined) {
+    head = JSON.stringify({ owner, host: HOST, pid: process.pid }).slice(0, -1);
+    if (recordHeads.size >= MAX_RECORD_HEADS) recordHeads.clear();
+    recordHeads.set(owner, head);
+  }
+  return Buffer.from(`${head},"since":"${now.toISOString()}"}`);
 }
+
+/** The JSON of a record up to `since`, per owner: the same for every acquire of an owner. */
+const recordHeads = new Map<string, string>();
+/** Owners are few (one per process or per lock, by configuration); the cache is bounded all the same. */
+const MAX_RECORD_HEADS = 1024;
 
 /**
  * Reads an owner record from a key's value. Empty values (Go, etcdctl), values that are

@@ -85,7 +85,7 @@ export async function acquire<H>(
   try {
     signal?.throwIfAborted();
     ctx.assertOpen();
-    const session = plan.session ?? (await ctx.defaultSession(signal));
+    const session = plan.session ?? ctx.sharedSessionNow() ?? (await ctx.defaultSession(signal));
     session.throwIfLost();
     const key = plan.keyOf(session);
     const exitLine = wait ? await enterLine(session, key, signal) : tryEnterLine(session, key);
