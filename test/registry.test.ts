@@ -69,6 +69,46 @@ describe('registration', () => {
     await expect(reg.update({ weight: 3 })).rejects.toThrow(/deregistered/);
   });
 
+  it('sharedSession: registers on the shared session with no lease of its own, re-registers after its loss, and deregister() leaves it', async () => {
+    const coord = await coordinator();
+    const cache = await coord.registry.discover('shared');
+    const input = { service: 'shared', id: 's-1', address: '127.0.0.1', port: 9000 };
+    await expect(coord.registry.register(input, { sharedSession: true, ttl: 5 })).rejects.toSatisfy(
+      isInvalidArgumentError,
+    );
+    await expect(
+      coord.registry.register(input, { sharedSession: 'yes' as unknown as boolean }),
+    ).rejects.toSatisfy(isInvalidArgumentError);
+    expect(await keysIn(coord)).toEqual([]);
+
+    const session = await coord.session();
+    const sessionsBefore = coord.diagnostics().sessions;
+    const reg = await coord.registry.register(input, { sharedSession: true });
+    expect(coord.diagnostics().sessions).toBe(sessionsBefore); // no lease granted for it
+    expect(reg.instance.leaseId).toBe(session.leaseId);
+    await waitFor(() => cache.instances().some((i) => i.id === 's-1'), 'the cache sees the instance');
+    // A second registration of the same id in this coordinator is refused (the claim could not tell them apart).
+    await expect(coord.registry.register(input, { sharedSession: true })).rejects.toSatisfy(isConflictError);
+
+    const statuses: RegistrationStatus['type'][] = [];
+    const seen = (async () => {
+      for await (const s of reg.status()) statuses.push(s.type);
+    })();
+    await session.close(); // the shared session ends: the registration goes with it, and comes back on the next one
+    await waitFor(() => statuses.includes('re-registered'), 're-registered on a new shared session');
+    const next = await coord.session();
+    expect(next.leaseId).not.toBe(session.leaseId);
+    expect(reg.instance.leaseId).toBe(next.leaseId);
+    expect((await coord.registry.list('shared')).map((i) => i.leaseId)).toEqual([next.leaseId]);
+
+    await reg.deregister();
+    await seen;
+    expect(statuses).toEqual(['registered', 'lost', 're-registered', 'deregistered']);
+    expect(await keysIn(coord)).toEqual([]);
+    expect(next.isAlive).toBe(true); // deregister() deleted the key and left the shared session
+    await waitFor(() => !cache.instances().some((i) => i.id === 's-1'), 'the cache sees it go');
+  });
+
   it('generates a unique id when none is given', async () => {
     const coord = await coordinator();
     const a = await coord.registry.register({ service: 'gen', address: 'localhost', port: 1 });

@@ -8,7 +8,8 @@
  *   lease), it is ours: take it over with a put guarded by its mod revision. Any other
  *   lease is a live instance of someone else: {@link ConflictError}. Idempotent, so retried.
  * - **rewrite**: put a new value guarded by `Lease(key) == my lease`.
- * - **release**: delete if the key is on one of my leases, guarded by its mod revision.
+ * - **release**: delete if the key is on one of my leases, guarded by its mod revision;
+ *   on a shared session, delete if the key is on that session's lease.
  * @internal
  * @module
  */
@@ -122,4 +123,23 @@ export async function releaseOwnedKey(
       }),
     { idempotent: true },
   );
+}
+
+/**
+ * Deletes `key` if it is still on `lease`: the deregistration of an instance on a shared
+ * session, whose lease stays. Resolves whether it deleted.
+ */
+export async function deleteOnLease(ctx: CoordContext, what: string, key: string, lease: string): Promise<boolean> {
+  const k = Buffer.from(key);
+  const res = await ctx.resilience.run(
+    `${what}: delete key`,
+    () =>
+      ctx.client.kv.txn({
+        compare: [leaseIs(k, lease)],
+        success: [{ request_delete_range: { key: k } }],
+        failure: [],
+      }),
+    { idempotent: true },
+  );
+  return res.succeeded;
 }

@@ -17,7 +17,7 @@ import type { CoordContext } from '../context.js';
 import { ClosedError, CoordinationError, isClosedError, isConflictError, isSessionLostError } from '../errors.js';
 import { serviceKey } from '../keys.js';
 import type { Session } from '../lease/session.js';
-import { claimKey, releaseOwnedKey, rewriteKey, type Written } from './claim.js';
+import { claimKey, deleteOnLease, releaseOwnedKey, rewriteKey, type Written } from './claim.js';
 import { encodeInstance, toInstance } from './codec.js';
 import { RangeMirror } from './mirror.js';
 import type { InstancePatch, RegistrationState, RegistrationStatus, ServiceInstance } from './types.js';
@@ -32,10 +32,19 @@ export interface RegistrationDeps {
   readonly logger: Logger;
   /** TTL of its sessions; undefined: the coordinator's. */
   readonly ttl: number | undefined;
+  /** On the coordinator's shared session (`sharedSession: true`) rather than sessions of its own. */
+  readonly shared: boolean;
+}
+
+/** The session a registration (re-)claims its key on: the shared one, or a new one of its own. */
+function sessionFor(deps: RegistrationDeps, signal?: AbortSignal): Promise<Session> | Session {
+  const { ctx } = deps;
+  if (!deps.shared) return ctx.newSession(deps.ttl, signal);
+  return ctx.sharedSessionNow() ?? ctx.defaultSession(signal);
 }
 
 /**
- * Registers `record`: grants the registration's own session and claims the key.
+ * Registers `record`: grants the registration's own session (or takes the shared one) and claims the key.
  * @throws ConflictError when another live instance holds the key.
  * @internal
  */
@@ -49,9 +58,9 @@ export async function openRegistration(
   const key = serviceKey(ctx.namespace, record.service, record.id);
   const span = ctx.trace('registry.register', { service: record.service, instance_id: record.id, key });
   let session: Session | undefined;
+  const what = `register ${record.service}/${record.id}`;
   try {
-    session = await ctx.newSession(deps.ttl, signal);
-    const what = `register ${record.service}/${record.id}`;
+    session = await sessionFor(deps, signal);
     const lease = session.leaseIdDecimal;
     const written = await claimKey(ctx, what, key, encodeInstance(record), lease, new Set(), signal);
     signal?.throwIfAborted();
@@ -61,7 +70,9 @@ export async function openRegistration(
     return registration;
   } catch (err) {
     span?.fail(err);
-    await session?.close(); // revokes the lease: a key the claim may have written goes with it
+    // Own session: revoking the lease removes a key the claim may have written. Shared: delete that key only.
+    if (!deps.shared) await session?.close();
+    else if (session?.isAlive) await deleteOnLease(ctx, what, key, session.leaseIdDecimal).catch(() => undefined);
     throw err;
   }
 }
@@ -82,6 +93,8 @@ export class Registration {
   private queue: Promise<unknown> = Promise.resolve();
   private deregistering: Promise<void> | undefined;
   private readonly onSignal = () => void this.deregister();
+  /** Stops listening to the current session's end (a shared session outlives the registration). */
+  private unadopt: (() => void) | undefined;
 
   /** @internal use `coord.registry.register()`. */
   constructor(
@@ -178,7 +191,11 @@ export class Registration {
     this.halt();
     await this.queue.catch(() => undefined);
     const session = this.session;
-    if (session.isAlive) await session.close();
+    if (session.isAlive && this.deps.shared) {
+      await deleteOnLease(this.deps.ctx, this.what, this.key, session.leaseIdDecimal).catch((err) =>
+        this.logger.warn({ err }, 'could not delete the key; it goes with the shared session'),
+      );
+    } else if (session.isAlive) await session.close();
     else if (!this.coordinatorClosed()) {
       await releaseOwnedKey(this.deps.ctx, this.what, this.key, this.ownLeases).catch((err) =>
         this.logger.warn({ err }, 'could not delete the key; it expires with its lease'),
@@ -190,6 +207,7 @@ export class Registration {
 
   private halt(): void {
     this.stop.abort();
+    this.unadopt?.();
     this.mirror.close();
     this.signal?.removeEventListener('abort', this.onSignal);
   }
@@ -221,7 +239,10 @@ export class Registration {
     this.session = session;
     this.ownLeases.add(session.leaseIdDecimal);
     if (this.ownLeases.size > OWN_LEASES_KEPT) this.ownLeases.delete(this.ownLeases.values().next().value as string);
-    session.signal.addEventListener('abort', () => this.onSessionEnded(session), { once: true });
+    this.unadopt?.();
+    const onEnded = () => this.onSessionEnded(session);
+    session.signal.addEventListener('abort', onEnded, { once: true });
+    this.unadopt = () => session.signal.removeEventListener('abort', onEnded);
   }
 
   private onSessionEnded(session: Session): void {
@@ -285,8 +306,10 @@ export class Registration {
   private async reclaim(): Promise<string> {
     const { ctx } = this.deps;
     let session = this.session;
+    ctx.assertOpen();
     if (!session.isAlive) {
-      session = await ctx.newSession(this.deps.ttl, this.stop.signal);
+      session = await sessionFor(this.deps, this.stop.signal);
+      session.throwIfLost();
       this.adopt(session);
     }
     const value = encodeInstance(this.record);
@@ -305,7 +328,7 @@ export class Registration {
       this.lastWrite = w.revision;
       return session.leaseId;
     } catch (err) {
-      if (isSessionLostError(err)) void session.close();
+      if (isSessionLostError(err) && !this.deps.shared) void session.close();
       throw err;
     }
   }

@@ -5,13 +5,14 @@
  */
 import type { Logger } from 'pino';
 import type { CoordContext } from '../context.js';
-import { servicePrefix, validateSegment } from '../keys.js';
+import { ConflictError } from '../errors.js';
+import { serviceKey, servicePrefix, validateSegment } from '../keys.js';
 import { openServiceCache, type ServiceCache } from './cache.js';
 import { compareById, decodeInstance } from './codec.js';
 import { RangeMirror } from './mirror.js';
 import { openRegistration, type Registration } from './registration.js';
 import type { DiscoverOptions, RegisterInput, RegisterOptions, ServiceInstance } from './types.js';
-import { validateRegisterInput, validateRegisterTtl } from './validate.js';
+import { validateRegisterInput, validateRegisterLease } from './validate.js';
 
 /** Service registration and discovery. Use `coord.registry`. */
 export class ServiceRegistry {
@@ -33,10 +34,19 @@ export class ServiceRegistry {
    */
   async register(input: RegisterInput, options: RegisterOptions = {}): Promise<Registration> {
     const record = validateRegisterInput(input);
-    const ttl = validateRegisterTtl(options.ttl);
+    const { ttl, shared } = validateRegisterLease(options);
     options.signal?.throwIfAborted();
-    const registration = await openRegistration({ ctx: this.ctx, logger: this.logger, ttl }, record, options.signal);
     for (const r of this.registrations) if (r.state === 'deregistered') this.registrations.delete(r);
+    const key = serviceKey(this.ctx.namespace, record.service, record.id);
+    if ([...this.registrations].some((r) => r.key === key)) {
+      // Two registrations of one id in one process: on a shared session the claim could not tell them apart.
+      throw new ConflictError(`register ${record.service}/${record.id}: already registered by this coordinator`);
+    }
+    const registration = await openRegistration(
+      { ctx: this.ctx, logger: this.logger, ttl, shared },
+      record,
+      options.signal,
+    );
     this.registrations.add(registration);
     return registration;
   }

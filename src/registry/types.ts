@@ -60,6 +60,16 @@ export interface RegisterOptions {
    */
   ttl?: number;
   /**
+   * Puts the registration on the coordinator's shared session (the one locks and
+   * elections use by default) instead of a lease of its own: `register()` is then one
+   * round trip (no LeaseGrant), and every registration of the process shares one
+   * keepalive. The instance lives and dies with that session: when it is lost, the
+   * registration re-registers on the next shared session; `deregister()` deletes the
+   * key and leaves the session alone. Cannot be combined with `ttl` (the shared session
+   * has the coordinator's TTL).
+   */
+  sharedSession?: boolean;
+  /**
    * Aborting it before `register()` resolves rejects with `signal.reason` and leaves
    * nothing behind; aborting it later deregisters (the registration's lifetime).
    */

@@ -103,6 +103,28 @@ export function validateRegisterTtl(ttl: unknown): number | undefined {
   return ttl === undefined ? undefined : validateTtl(ttl, 'ttl');
 }
 
+/**
+ * Checks `register()`'s lease options: `ttl` (a TTL of its own) or `sharedSession` (the
+ * coordinator's shared session), not both.
+ * @throws InvalidArgumentError
+ */
+export function validateRegisterLease(options: { ttl?: unknown; sharedSession?: unknown }): {
+  ttl: number | undefined;
+  shared: boolean;
+} {
+  const { sharedSession } = options;
+  if (sharedSession !== undefined && typeof sharedSession !== 'boolean') {
+    throw new InvalidArgumentError(`sharedSession must be a boolean, got ${show(sharedSession)}`);
+  }
+  const ttl = validateRegisterTtl(options.ttl);
+  if (sharedSession && ttl !== undefined) {
+    throw new InvalidArgumentError(
+      "register(): give ttl or sharedSession, not both (the shared session has the coordinator's ttl)",
+    );
+  }
+  return { ttl, shared: sharedSession === true };
+}
+
 /** Applies a checked patch to a record. @throws InvalidArgumentError */
 export function applyPatch(record: InstanceRecord, patch: InstancePatch): InstanceRecord {
   if (patch === null || typeof patch !== 'object') {
