@@ -1,5 +1,5 @@
 /**
- * `node --cpu-prof --cpu-prof-dir=DIR --import tsx bench/profile.ts <lock|contended|election|discovery> [n]`:
+ * `node --cpu-prof --cpu-prof-dir=DIR --import tsx bench/profile.ts <lock|contended|election|discovery|discovery-shared> [n]`:
  * runs one scenario's etcd-coord operation alone, many times, against its own single-node
  * etcd, so that a CPU profile of this process shows where the client's time goes.
  * Summarize the profile with `node bench/lib/cpuprofile-top.mjs DIR/*.cpuprofile`.
@@ -8,6 +8,7 @@
  * - contended: 8 coordinators in this process, each taking one lock n/8 times back to back.
  * - election: two candidates in this process; the leader resigns, the other's campaign resolves.
  * - discovery: register → a cache's `up` event, then deregister.
+ * - discovery-shared: the same with `register(..., { sharedSession: true })`.
  */
 import { connect } from '../src/index.js';
 import { startEtcd, stopAll } from '../test/harness/etcd.js';
@@ -48,12 +49,13 @@ async function main(): Promise<void> {
       }
       await leader.resign();
       await Promise.all([a.close(), b.close()]);
-    } else if (which === 'discovery') {
+    } else if (which === 'discovery' || which === 'discovery-shared') {
+      const options = { sharedSession: which === 'discovery-shared' };
       const [a, b] = await Promise.all([0, 1].map(() => connect({ endpoints, namespace: 'prof/' })));
       const cache = await b.registry.discover('svc');
       const it = cache.changes()[Symbol.asyncIterator]();
       for (let i = 0; i < n; i++) {
-        const reg = await a.registry.register({ service: 'svc', id: `i${i}`, address: '10.0.0.1', port: 80 });
+        const reg = await a.registry.register({ service: 'svc', id: `i${i}`, address: '10.0.0.1', port: 80 }, options);
         for (;;) {
           const { value } = await it.next();
           if (value?.type === 'up' && value.instance.id === `i${i}`) break;

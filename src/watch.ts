@@ -53,6 +53,8 @@ export interface WatchSpec {
   /** The key, or with `prefix` the prefix of the keys. */
   readonly key: string | Buffer;
   readonly prefix?: boolean;
+  /** With no `prefix`: watch the keys from `key` up to (not including) this one. */
+  readonly rangeEnd?: string | Buffer;
   /** First revision to deliver. Callers pass the header revision of their read + 1. */
   readonly startRevision: bigint;
   readonly prevKv?: boolean;
@@ -209,7 +211,11 @@ export class WatchHub {
     const sent = this.write({
       create_request: {
         key,
-        range_end: entry.spec.prefix ? prefixEnd(key) : undefined,
+        range_end: entry.spec.prefix
+          ? prefixEnd(key)
+          : entry.spec.rangeEnd !== undefined
+            ? Buffer.from(entry.spec.rangeEnd)
+            : undefined,
         start_revision: entry.next.toString(),
         prev_kv: entry.spec.prevKv ?? false,
         filters: entry.spec.noPut ? [FilterType.Noput] : undefined,

@@ -172,6 +172,53 @@ describe('Mutex', () => {
     await waitFor(() => a.diagnostics().watch.watchers === 0, 'the guard watch closed', 10_000);
   });
 
+  it('a waiter whose key is deleted rejects with SessionLostError and leaves no key: one ahead, two ahead, or deleted together with the holder', async () => {
+    const a = await open();
+    const b = await open();
+    const c = await open();
+    const holder = await a.mutex('gone').acquire();
+    const waiterKey = async (n: number) => {
+      const keys = await waitFor(async () => {
+        const k = await keysUnder(a, 'gone/');
+        return k.length === n ? k : undefined;
+      }, `${n} keys queued`);
+      return keys.find((k) => !k.endsWith(holder.key.slice(holder.key.lastIndexOf('/'))));
+    };
+    // One ahead: the waiter watches the holder's key and its own in one watch.
+    const one = b.mutex('gone').acquire();
+    const bKey = await waiterKey(2);
+    await a.client.delete().key(`${a.namespace}${bKey}`).exec();
+    await expect(one).rejects.toSatisfy(isSessionLostError);
+    expect(holder.signal.aborted).toBe(false);
+    // Two ahead: the usual wait, with a read after it.
+    const second = b.mutex('gone').acquire();
+    await waiterKey(2);
+    const third = c.mutex('gone').acquire();
+    const keys = await waitFor(async () => {
+      const k = await keysUnder(a, 'gone/');
+      return k.length === 3 ? k : undefined;
+    }, 'three keys queued');
+    void third.catch(() => undefined); // asserted below
+    const cSuffix = (await c.session()).leaseId;
+    await a.client
+      .delete()
+      .key(`${a.namespace}${keys.find((k) => k.endsWith(`/${cSuffix}`))}`)
+      .exec();
+    // It watches only its predecessor, so it learns of its own key's loss from the guarded read after that goes.
+    await holder.release();
+    const got = await second;
+    await got.release();
+    await expect(third).rejects.toSatisfy(isSessionLostError);
+    const back = await b.mutex('gone').acquire();
+    // The holder's key and the waiter's deleted in one transaction: the waiter must not take the turn.
+    const last = c.mutex('gone').acquire();
+    await waiterKey(2);
+    await a.client.delete().prefix(`${a.namespace}gone/`).exec();
+    await expect(last).rejects.toSatisfy(isSessionLostError);
+    await waitFor(() => back.signal.aborted, 'the holder lost its deleted key');
+    expect(await keysUnder(a, 'gone/')).toEqual([]);
+  });
+
   it('aborts lock.signal with SessionLostError when its session closes', async () => {
     const coord = await open();
     const session = await coord.newSession({ ttl: 5 });

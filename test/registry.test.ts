@@ -76,9 +76,9 @@ describe('registration', () => {
     await expect(coord.registry.register(input, { sharedSession: true, ttl: 5 })).rejects.toSatisfy(
       isInvalidArgumentError,
     );
-    await expect(
-      coord.registry.register(input, { sharedSession: 'yes' as unknown as boolean }),
-    ).rejects.toSatisfy(isInvalidArgumentError);
+    await expect(coord.registry.register(input, { sharedSession: 'yes' as unknown as boolean })).rejects.toSatisfy(
+      isInvalidArgumentError,
+    );
     expect(await keysIn(coord)).toEqual([]);
 
     const session = await coord.session();

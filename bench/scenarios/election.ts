@@ -30,14 +30,34 @@ function makePeer(env: BenchEnv, peer: PeerName, ns: string, name: string, ttl =
 
 /** Resolves once etcd has more watchers than `before` (the waiting candidate is watching). */
 async function watching(env: BenchEnv, before: number): Promise<void> {
+  let last = before;
   await until(
-    async () => (await env.single.metric('etcd_debugging_mvcc_watcher_total')) > before,
+    async () => {
+      last = await env.single.metric('etcd_debugging_mvcc_watcher_total');
+      return last > before;
+    },
     'a watcher',
     30_000,
     2,
-  );
+  ).catch((err) => {
+    throw new Error(`${err.message} (etcd's watcher gauge stayed at ${last}, counted from ${before})`);
+  });
 }
-const watchers = (env: BenchEnv) => env.single.metric('etcd_debugging_mvcc_watcher_total');
+/**
+ * etcd's watcher gauge once it holds still (two reads 5 ms apart agree): a waiter that
+ * won the previous round may still be cancelling its watch, and counting from before that
+ * cancel would wait forever for a rise that the cancel undoes.
+ */
+async function watchers(env: BenchEnv): Promise<number> {
+  let last = await env.single.metric('etcd_debugging_mvcc_watcher_total');
+  for (let i = 0; i < 200; i++) {
+    await sleep(5);
+    const now = await env.single.metric('etcd_debugging_mvcc_watcher_total');
+    if (now === last) return now;
+    last = now;
+  }
+  return last;
+}
 
 async function handoffs(env: BenchEnv, p: ElectionPeer, rounds: number): Promise<number[]> {
   let leader = await p.campaign(0, 'v0');

@@ -43,6 +43,12 @@ export interface Joined {
   readonly ahead?: string[];
   /** The value my key already had, when it existed. */
   readonly found?: Buffer;
+  /**
+   * Limit 1 and my key new: the join's range counted every key under the prefix, and
+   * `ahead[0]` was the only one besides mine. Its delete is then my turn (`wait.ts` watches both
+   * keys in one watch instead of reading again).
+   */
+  readonly sole?: boolean;
 }
 
 /**
@@ -88,7 +94,11 @@ export async function join(spec: QueueSpec): Promise<Joined> {
       if (!below) below = (await readBlockers(spec, SortOrder.Descend, token - 1n)).kvs;
       const window = below.filter((kv) => BigInt(kv.create_revision) < token).slice(0, blockers.limit);
       const ready = window.length < blockers.limit;
-      return { token, revision, ready, ahead: ready ? undefined : window.map((kv) => kv.key.toString()) };
+      if (ready) return { token, revision, ready };
+      // The limited range's count is of every key under the prefix: two, mine the newest,
+      // leaves exactly one key ahead of me.
+      const sole = blockers.limit === 1 && Number(res.responses[1].response_range.count) === 2;
+      return { token, revision, ready, ahead: window.map((kv) => kv.key.toString()), sole };
     }
     let first = members(blockers, res.responses[1].response_range.kvs, true);
     if (!first) first = (await readBlockers(spec, SortOrder.Ascend)).kvs.slice(0, blockers.limit);

@@ -61,7 +61,11 @@ export async function takeTurn(spec: QueueSpec, opts: WaitOptions): Promise<Turn
         spec,
         token,
         signal,
-        { ahead: joined.ahead ?? (await nearestAhead(spec, token, signal)).ahead, revision: joined.revision },
+        {
+          ahead: joined.ahead ?? (await nearestAhead(spec, token, signal)).ahead,
+          revision: joined.revision,
+          sole: joined.sole,
+        },
         opts.lockDelayMs,
       );
     }

@@ -30,11 +30,7 @@ export async function nearestAhead(spec: QueueSpec, token: bigint, signal: Abort
       }),
     { idempotent: true, signal },
   );
-  if (!res.succeeded) {
-    throw spec.session.isAlive
-      ? new SessionLostError(`${spec.what}: my key ${spec.key} was deleted while waiting`)
-      : spec.session.signal.reason;
-  }
+  if (!res.succeeded) throw myKeyGone(spec);
   let ahead = members(blockers, res.responses[0].response_range.kvs, true);
   if (!ahead) ahead = (await readBlockers(spec, SortOrder.Descend, token - 1n, signal)).kvs.slice(0, blockers.limit);
   return { ahead: ahead.map((kv) => kv.key.toString()), revision: BigInt(res.header.revision) };
@@ -78,6 +74,53 @@ export function anyDeleted(
 }
 
 /**
+ * The turn after the one key ahead of me (the join proved it the only one, `sole`) is
+ * deleted, proven without a read: one watch covers both keys (the key range between
+ * them, deletes only), and etcd delivers one watcher's events in revision order. So when
+ * the predecessor's delete at revision `r` arrives and no delete of my key came at or
+ * before `r`, my key was alive at `r` with nobody ahead: the turn is mine at `r`.
+ * Resolves that revision; rejects when my key is deleted first; resolves undefined when
+ * the watch cannot tell (a start in the past, a compaction, a cancel, a broken stream)
+ * and the caller reads as usual.
+ */
+function soleAheadGone(spec: QueueSpec, ahead: string, from: bigint, signal: AbortSignal): Promise<bigint | undefined> {
+  const mine = spec.key;
+  const [low, high] = Buffer.compare(Buffer.from(ahead), Buffer.from(mine)) < 0 ? [ahead, mine] : [mine, ahead];
+  return new Promise((resolve, reject) => {
+    const handle = spec.ctx.watch.watch(
+      { key: low, rangeEnd: Buffer.concat([Buffer.from(high), Buffer.from([0])]), startRevision: from, noPut: true },
+      {
+        onEvents: (events) => {
+          if (events.some((e) => e.key === mine)) return done(myKeyGone(spec));
+          const gone = events.find((e) => e.key === ahead);
+          if (gone) done(undefined, gone.modRevision);
+        },
+        onConnected: (revision) => revision >= from && done(),
+        onCompacted: () => done(),
+        onCanceled: () => done(),
+        onDisconnected: () => done(),
+      },
+    );
+    const onAbort = () => done(signal.reason);
+    function done(err?: unknown, revision?: bigint): void {
+      handle.cancel();
+      signal.removeEventListener('abort', onAbort);
+      if (err === undefined) resolve(revision);
+      else reject(err);
+    }
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** The error of a wait whose key was deleted: the session's reason when it went with it. */
+function myKeyGone(spec: QueueSpec): unknown {
+  return spec.session.isAlive
+    ? new SessionLostError(`${spec.what}: my key ${spec.key} was deleted while waiting`)
+    : spec.session.signal.reason;
+}
+
+/**
  * {@link nearestAhead}, retried while etcd is unavailable (a restart, a leader change, an
  * open breaker): a waiter whose key and session are still alive keeps its place and
  * reads again, instead of failing the wait. `signal` ends it (caller, timeout, session).
@@ -100,9 +143,13 @@ export async function awaitTurn(
   spec: QueueSpec,
   token: bigint,
   signal: AbortSignal,
-  first: { ahead: string[]; revision: bigint },
+  first: { ahead: string[]; revision: bigint; sole?: boolean },
   lockDelayMs = 0,
 ): Promise<bigint> {
+  if (first.sole && lockDelayMs === 0 && first.ahead.length === 1) {
+    const turn = await soleAheadGone(spec, first.ahead[0], first.revision + 1n, signal);
+    if (turn !== undefined) return turn;
+  }
   let early = true; // one early re-read per wait, so a busy etcd cannot make it poll
   let window: { ahead: string[]; revision: bigint } | undefined = first;
   let check: TurnCheck | undefined;

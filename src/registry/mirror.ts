@@ -14,6 +14,7 @@
 import type { Logger } from 'pino';
 import { retryUntilDone } from '../backoff.js';
 import type { CoordContext } from '../context.js';
+import { ClosedError, withoutStack } from '../errors.js';
 import { prefixEnd } from '../keys.js';
 import type { WatchEvent, WatchHandle } from '../watch.js';
 import type { StoredKey } from './codec.js';
@@ -99,7 +100,7 @@ export class RangeMirror {
 
   /** Stops watching. Safe twice. */
   close(): void {
-    this.stop.abort();
+    this.stop.abort(withoutStack(() => new ClosedError(`${this.spec.what}: closed`)));
     this.handle?.cancel();
     this.handle = undefined;
   }

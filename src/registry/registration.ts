@@ -14,7 +14,14 @@ import type { Logger } from 'pino';
 import { retryUntilDone } from '../backoff.js';
 import { Channel } from '../channel.js';
 import type { CoordContext } from '../context.js';
-import { ClosedError, CoordinationError, isClosedError, isConflictError, isSessionLostError } from '../errors.js';
+import {
+  ClosedError,
+  CoordinationError,
+  isClosedError,
+  isConflictError,
+  isSessionLostError,
+  withoutStack,
+} from '../errors.js';
 import { serviceKey } from '../keys.js';
 import type { Session } from '../lease/session.js';
 import { claimKey, deleteOnLease, releaseOwnedKey, rewriteKey, type Written } from './claim.js';
@@ -206,7 +213,7 @@ export class Registration {
   }
 
   private halt(): void {
-    this.stop.abort();
+    this.stop.abort(withoutStack(() => new ClosedError(`${this.what} was deregistered`)));
     this.unadopt?.();
     this.mirror.close();
     this.signal?.removeEventListener('abort', this.onSignal);
