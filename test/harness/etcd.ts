@@ -327,8 +327,23 @@ export interface ClusterOptions {
   tls?: HarnessTls;
 }
 
-/** Starts a cluster of `size` members (1 or 3) on free loopback ports and waits until it is healthy. */
+/**
+ * Starts a cluster of `size` members (1 or 3) on free loopback ports and waits until it
+ * is healthy. A port found free can be taken before etcd binds it (the kernel hands the
+ * same ephemeral range to outgoing connections): then the members are removed and the
+ * cluster starts again on fresh ports, up to three times.
+ */
 export async function startCluster(size = 1, opts: ClusterOptions = {}): Promise<EtcdCluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startClusterOnce(size, opts);
+    } catch (err) {
+      if (attempt >= 3 || !/address already in use/.test(String((err as Error)?.message))) throw err;
+    }
+  }
+}
+
+async function startClusterOnce(size: number, opts: ClusterOptions): Promise<EtcdCluster> {
   const token = `etcd-coord-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
   const ports: { client: number; peer: number }[] = [];
   for (let i = 0; i < size; i++) ports.push({ client: await freePort(), peer: await freePort() });
@@ -347,8 +362,13 @@ export async function startCluster(size = 1, opts: ClusterOptions = {}): Promise
         tls: opts.tls,
       }),
   );
-  await Promise.all(members.map((m) => m.start(false)));
-  await Promise.all(members.map((m) => m.waitHealthy()));
+  try {
+    await Promise.all(members.map((m) => m.start(false)));
+    await Promise.all(members.map((m) => m.waitHealthy()));
+  } catch (err) {
+    await Promise.all(members.map((m) => m.destroy().catch(() => undefined)));
+    throw err;
+  }
   return new EtcdCluster(members);
 }
 
