@@ -6,12 +6,13 @@
  */
 import type { Etcd3 } from 'etcd3';
 import { connect } from '../../src/index.js';
+import { encodeOwner } from '../../src/lock/owner.js';
 import type { EtcdMember } from '../../test/harness/etcd.js';
 import type { BenchEnv } from '../lib/env.js';
 import { counting } from '../lib/etcd-metrics.js';
 import { Gateway } from '../lib/gateway.js';
 import { resilienceOf, watchHubOf } from '../lib/internals.js';
-import { etcd3Client, grantLease, rawAcquireTxn, rawDelete } from '../lib/raw.js';
+import { etcd3Client, grantLease, rawAcquireTxn, rawDelete, rawJoinAndGuardedDelete } from '../lib/raw.js';
 import { Collector, latencyCells, type ScenarioResult } from '../lib/report.js';
 import { interleave } from '../lib/sample.js';
 import { fmt, ratio, summarize } from '../lib/stats.js';
@@ -40,6 +41,8 @@ async function peers(env: BenchEnv, endpoints: string[], gatewayPort: number) {
       await rawAcquireTxn(client, `${ns}floor/`, `${ns}floor/k`, lease);
       await rawDelete(client, `${ns}floor/k`);
     },
+    "floor, etcd-coord's requests": () =>
+      rawJoinAndGuardedDelete(client, `${ns}req/`, `${ns}req/k`, lease, encodeOwner('bench-owner')),
     'floor + policies': async () => {
       await policies.run('txn', () => rawAcquireTxn(client, `${ns}pol/`, `${ns}pol/k`, lease), { idempotent: true });
       await policies.run('delete', () => rawDelete(client, `${ns}pol/k`), { idempotent: true });

@@ -4,12 +4,14 @@
  * needs delete events only: its watch filters puts out (`NOPUT`).
  *
  * One watch per key per coordinator, shared by the successive holds of that key (a
- * process that takes the same lock again on the same session holds the same key) and
- * kept {@link GUARD_LINGER_MS} after the last hold ends. A delete at revision `r` ends
- * exactly the holds whose token (create revision) is below `r`: deletes of earlier
- * incarnations of the key are older than the current token and are ignored. So the
- * steady state of acquire + release costs no watch create or cancel, only the delete
- * event of each release.
+ * process that takes the same lock again on the same session holds the same key). A
+ * delete at revision `r` ends exactly the holds whose token (create revision) is below
+ * `r`: deletes of earlier incarnations of the key are older than the current token and
+ * are ignored. A key held again within {@link GUARD_LINGER_MS} of its release is "hot":
+ * its watch is then kept that long after each release, so the steady state of acquire
+ * + release costs no watch create or cancel, only the delete event of each release. A
+ * key held once is closed at release, as a hold's own watch would be, so a queue of
+ * one-off holders costs one watch event per handoff, not two.
  *
  * The watch runs on the coordinator's shared stream and covers every revision from the
  * earliest hold's turn + 1, so no change after an acquisition is missed; after a
@@ -41,8 +43,14 @@ interface Guarded {
   readonly onLost: () => void;
 }
 
-/** The guard watches of one coordinator, by full key. */
-const guardsOf = new WeakMap<WatchHub, Map<string, KeyGuard>>();
+/** The guard watches of one coordinator, by full key, and when each key last had its watch closed. */
+interface Guards {
+  readonly byKey: Map<string, KeyGuard>;
+  readonly closedAt: Map<string, number>;
+}
+const guardsOf = new WeakMap<WatchHub, Guards>();
+/** Bound of the closed-at record: older entries are dropped past it. */
+const CLOSED_AT_KEPT = 4096;
 
 /**
  * Calls `onLost` once when `key` no longer has create revision `token`. Transient read
@@ -59,13 +67,15 @@ export function guardKey(
 ): StopGuard {
   let guards = guardsOf.get(ctx.watch);
   if (!guards) {
-    guards = new Map();
+    guards = { byKey: new Map(), closedAt: new Map() };
     guardsOf.set(ctx.watch, guards);
   }
-  let guard = guards.get(key);
+  let guard = guards.byKey.get(key);
   if (!guard) {
-    guard = new KeyGuard(ctx, what, key, guards);
-    guards.set(key, guard);
+    const closed = guards.closedAt.get(key);
+    const hot = closed !== undefined && performance.now() - closed < GUARD_LINGER_MS;
+    guard = new KeyGuard(ctx, what, key, guards, hot);
+    guards.byKey.set(key, guard);
   }
   return guard.add({ token, onLost }, from);
 }
@@ -85,7 +95,9 @@ class KeyGuard {
     private readonly ctx: CoordContext,
     private readonly what: string,
     private readonly key: string,
-    private readonly all: Map<string, KeyGuard>,
+    private readonly all: Guards,
+    /** Keep the watch after a release: the key was held again soon after a release before. */
+    private hot: boolean,
   ) {}
 
   /**
@@ -96,6 +108,7 @@ class KeyGuard {
   add(hold: Guarded, from: bigint): StopGuard {
     this.holds.add(hold);
     clearTimeout(this.lingerTimer);
+    this.lingerTimer = undefined;
     if (this.checking) return () => this.remove(hold);
     if (!this.handle) this.watchFrom(from);
     else if (from < this.coveredFrom) this.recheck();
@@ -106,9 +119,13 @@ class KeyGuard {
     if (this.holds.delete(hold) && this.holds.size === 0) this.linger();
   }
 
-  /** Keeps the watch a while for the next hold of the key, then closes it. */
+  /** A hot key keeps its watch a while for the next hold, then closes it; any other closes now. */
   private linger(): void {
     clearTimeout(this.lingerTimer);
+    if (!this.hot) {
+      this.close();
+      return;
+    }
     this.lingerTimer = setTimeout(() => this.close(), GUARD_LINGER_MS);
     this.lingerTimer.unref?.();
   }
@@ -116,11 +133,17 @@ class KeyGuard {
   private close(): void {
     if (this.holds.size > 0) return;
     clearTimeout(this.lingerTimer);
+    this.lingerTimer = undefined;
     clearTimeout(this.pauseTimer);
     this.checking = false;
     this.handle?.cancel();
     this.handle = undefined;
-    if (this.all.get(this.key) === this) this.all.delete(this.key);
+    if (this.all.byKey.get(this.key) !== this) return;
+    this.all.byKey.delete(this.key);
+    const { closedAt } = this.all;
+    closedAt.delete(this.key);
+    closedAt.set(this.key, performance.now());
+    if (closedAt.size > CLOSED_AT_KEPT) closedAt.delete(closedAt.keys().next().value as string);
   }
 
   /** The key was deleted at `revision`: every hold of an incarnation created before it is lost. */
