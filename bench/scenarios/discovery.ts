@@ -4,7 +4,13 @@
  * heap, against a raw range + JSON.parse); 100 caches on one service (events per
  * registration per cache). Single node.
  */
-import { type Coordinator, connect, type Registration, type ServiceCache } from '../../src/index.js';
+import {
+  type Coordinator,
+  connect,
+  type RegisterOptions,
+  type Registration,
+  type ServiceCache,
+} from '../../src/index.js';
 import { prefixEnd, servicePrefix } from '../../src/keys.js';
 import type { BenchEnv } from '../lib/env.js';
 import { counting } from '../lib/etcd-metrics.js';
@@ -40,33 +46,24 @@ async function latency(env: BenchEnv, c: Collector, ns: string) {
   let seq = 0;
   let pending: Registration[] = [];
   const updater = await a.registry.register(instance('lat', 'updated'));
+  /** register() → the cache's `up`, with the registrations of the round before deregistered first. */
+  const registerUp = (idPrefix: string, options: RegisterOptions) => ({
+    setup: async () => {
+      await Promise.all(pending.map((r) => r.deregister()));
+      pending = [];
+    },
+    run: async () => {
+      const id = `${idPrefix}${++seq}`;
+      const seen = waiter.next(`up:${id}`);
+      pending.push(await a.registry.register(instance('lat', id), options));
+      await within(seen, 30_000, `cache up of ${id}`);
+    },
+  });
   try {
     const samples = await interleave(
       {
-        'register → cache up': {
-          setup: async () => {
-            await Promise.all(pending.map((r) => r.deregister()));
-            pending = [];
-          },
-          run: async () => {
-            const id = `i${++seq}`;
-            const seen = waiter.next(`up:${id}`);
-            pending.push(await a.registry.register(instance('lat', id)));
-            await within(seen, 30_000, `cache up of ${id}`);
-          },
-        },
-        'register (sharedSession) → cache up': {
-          setup: async () => {
-            await Promise.all(pending.map((r) => r.deregister()));
-            pending = [];
-          },
-          run: async () => {
-            const id = `s${++seq}`;
-            const seen = waiter.next(`up:${id}`);
-            pending.push(await a.registry.register(instance('lat', id), { sharedSession: true }));
-            await within(seen, 30_000, `cache up of ${id}`);
-          },
-        },
+        'register → cache up': registerUp('i', {}),
+        'register (sharedSession) → cache up': registerUp('s', { sharedSession: true }),
         'update → cache update': async () => {
           const weight = ++seq;
           const seen = waiter.next('update:updated');

@@ -4,10 +4,11 @@
  * @module
  */
 import type { CoordContext } from '../context.js';
+import { deleteIf } from '../guarded-delete.js';
 import { createRevisionIs } from '../keys.js';
 
 /** Deletes my key if it still has my create revision. Idempotent. Resolves whether it deleted. */
-export async function leave(
+export function leave(
   ctx: CoordContext,
   what: string,
   key: string,
@@ -15,15 +16,5 @@ export async function leave(
   signal?: AbortSignal,
 ): Promise<boolean> {
   const k = Buffer.from(key);
-  const res = await ctx.resilience.run(
-    `${what}: delete key`,
-    () =>
-      ctx.client.kv.txn({
-        compare: [createRevisionIs(k, token)],
-        success: [{ request_delete_range: { key: k } }],
-        failure: [],
-      }),
-    { idempotent: true, signal },
-  );
-  return res.succeeded;
+  return deleteIf(ctx, what, k, createRevisionIs(k, token), signal);
 }

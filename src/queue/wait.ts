@@ -12,6 +12,7 @@ import type { CoordContext } from '../context.js';
 import { CoordinationError, SessionLostError } from '../errors.js';
 import { createRevisionIs } from '../keys.js';
 import { persist } from '../persist.js';
+import { settleOnWatch } from '../watch-settle.js';
 import { lockDelayCheck, type TurnCheck } from './lock-delay.js';
 import { blockersRange, members, readBlockers } from './range.js';
 import type { QueueSpec } from './spec.js';
@@ -49,28 +50,14 @@ export function anyDeleted(
   signal: AbortSignal,
   early: boolean,
 ): Promise<'deleted' | 'late' | 'compacted'> {
-  return new Promise((resolve, reject) => {
-    const handles = keys.map((key) =>
-      ctx.watch.watch(
-        { key, startRevision: from, noPut: true },
-        {
-          onEvents: (events) => events.some((e) => e.type === 'delete') && done(),
-          onConnected: (revision) => early && revision >= from && done(undefined, 'late'),
-          onCompacted: () => done(undefined, 'compacted'),
-          onCanceled: (reason) => done(new CoordinationError(`watch of ${key} cancelled by etcd: ${reason}`)),
-        },
-      ),
-    );
-    const onAbort = () => done(signal.reason);
-    function done(err?: unknown, outcome: 'deleted' | 'late' | 'compacted' = 'deleted'): void {
-      for (const h of handles) h.cancel();
-      signal.removeEventListener('abort', onAbort);
-      if (err === undefined) resolve(outcome);
-      else reject(err);
-    }
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-  });
+  const specs = keys.map((key) => ({ key, startRevision: from, noPut: true }));
+  return settleOnWatch(ctx.watch, specs, signal, ({ key }, settle) => ({
+    onEvents: (events) => events.some((e) => e.type === 'delete') && settle.resolve('deleted'),
+    onConnected: (revision) => early && revision >= from && settle.resolve('late'),
+    onCompacted: () => settle.resolve('compacted'),
+    onCanceled: (reason) =>
+      settle.reject(new CoordinationError(`watch of ${String(key)} cancelled by etcd: ${reason}`)),
+  }));
 }
 
 /**
@@ -86,31 +73,18 @@ export function anyDeleted(
 function soleAheadGone(spec: QueueSpec, ahead: string, from: bigint, signal: AbortSignal): Promise<bigint | undefined> {
   const mine = spec.key;
   const [low, high] = Buffer.compare(Buffer.from(ahead), Buffer.from(mine)) < 0 ? [ahead, mine] : [mine, ahead];
-  return new Promise((resolve, reject) => {
-    const handle = spec.ctx.watch.watch(
-      { key: low, rangeEnd: Buffer.concat([Buffer.from(high), Buffer.from([0])]), startRevision: from, noPut: true },
-      {
-        onEvents: (events) => {
-          if (events.some((e) => e.key === mine)) return done(myKeyGone(spec));
-          const gone = events.find((e) => e.key === ahead);
-          if (gone) done(undefined, gone.modRevision);
-        },
-        onConnected: (revision) => revision >= from && done(),
-        onCompacted: () => done(),
-        onCanceled: () => done(),
-        onDisconnected: () => done(),
-      },
-    );
-    const onAbort = () => done(signal.reason);
-    function done(err?: unknown, revision?: bigint): void {
-      handle.cancel();
-      signal.removeEventListener('abort', onAbort);
-      if (err === undefined) resolve(revision);
-      else reject(err);
-    }
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-  });
+  const range = { key: low, rangeEnd: Buffer.concat([Buffer.from(high), Buffer.from([0])]), startRevision: from };
+  return settleOnWatch<bigint | undefined>(spec.ctx.watch, [{ ...range, noPut: true }], signal, (_, settle) => ({
+    onEvents: (events) => {
+      if (events.some((e) => e.key === mine)) return settle.reject(myKeyGone(spec));
+      const gone = events.find((e) => e.key === ahead);
+      if (gone) settle.resolve(gone.modRevision);
+    },
+    onConnected: (revision) => revision >= from && settle.resolve(undefined),
+    onCompacted: () => settle.resolve(undefined),
+    onCanceled: () => settle.resolve(undefined),
+    onDisconnected: () => settle.resolve(undefined),
+  }));
 }
 
 /** The error of a wait whose key was deleted: the session's reason when it went with it. */

@@ -9,6 +9,7 @@
 import type { CoordContext } from '../context.js';
 import { CoordinationError } from '../errors.js';
 import type { WatchEvent } from '../watch.js';
+import { settleOnWatch } from '../watch-settle.js';
 
 /** What one read saw: whether the wait is over, and the revision it was read at. */
 export interface Seen {
@@ -45,26 +46,13 @@ export async function watchUntil(ctx: CoordContext, spec: WatchUntil, signal: Ab
 }
 
 function watchOnce(ctx: CoordContext, spec: WatchUntil, from: bigint, signal: AbortSignal): Promise<'done' | 'reread'> {
-  return new Promise((resolve, reject) => {
-    const handle = ctx.watch.watch(
-      { key: spec.key, prefix: spec.prefix, startRevision: from },
-      {
-        onEvents: (events) => {
-          const verdict = spec.onEvents(events);
-          if (verdict) finish(undefined, verdict);
-        },
-        onCompacted: () => finish(undefined, 'reread'),
-        onCanceled: (reason) => finish(new CoordinationError(`${spec.what}: watch cancelled by etcd: ${reason}`)),
-      },
-    );
-    const onAbort = () => finish(signal.reason);
-    function finish(err: unknown, outcome: 'done' | 'reread' = 'reread'): void {
-      handle.cancel();
-      signal.removeEventListener('abort', onAbort);
-      if (err === undefined) resolve(outcome);
-      else reject(err);
-    }
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-  });
+  const watched = { key: spec.key, prefix: spec.prefix, startRevision: from };
+  return settleOnWatch<'done' | 'reread'>(ctx.watch, [watched], signal, (_, settle) => ({
+    onEvents: (events) => {
+      const verdict = spec.onEvents(events);
+      if (verdict) settle.resolve(verdict);
+    },
+    onCompacted: () => settle.resolve('reread'),
+    onCanceled: (reason) => settle.reject(new CoordinationError(`${spec.what}: watch cancelled by etcd: ${reason}`)),
+  }));
 }

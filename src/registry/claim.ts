@@ -15,6 +15,7 @@
  */
 import type { CoordContext } from '../context.js';
 import { ConflictError, CoordinationError } from '../errors.js';
+import { deleteIf } from '../guarded-delete.js';
 import { createRevisionIs, leaseHex, leaseIs, modRevisionIs } from '../keys.js';
 
 /** Where a claim or rewrite left the key. */
@@ -113,33 +114,14 @@ export async function releaseOwnedKey(
   });
   const kv = res.kvs[0];
   if (!kv || !ownLeases.has(String(kv.lease ?? '0'))) return;
-  await ctx.resilience.run(
-    `${what}: delete key`,
-    () =>
-      ctx.client.kv.txn({
-        compare: [modRevisionIs(k, kv.mod_revision)],
-        success: [{ request_delete_range: { key: k } }],
-        failure: [],
-      }),
-    { idempotent: true },
-  );
+  await deleteIf(ctx, what, k, modRevisionIs(k, kv.mod_revision));
 }
 
 /**
  * Deletes `key` if it is still on `lease`: the deregistration of an instance on a shared
  * session, whose lease stays. Resolves whether it deleted.
  */
-export async function deleteOnLease(ctx: CoordContext, what: string, key: string, lease: string): Promise<boolean> {
+export function deleteOnLease(ctx: CoordContext, what: string, key: string, lease: string): Promise<boolean> {
   const k = Buffer.from(key);
-  const res = await ctx.resilience.run(
-    `${what}: delete key`,
-    () =>
-      ctx.client.kv.txn({
-        compare: [leaseIs(k, lease)],
-        success: [{ request_delete_range: { key: k } }],
-        failure: [],
-      }),
-    { idempotent: true },
-  );
-  return res.succeeded;
+  return deleteIf(ctx, what, k, leaseIs(k, lease));
 }
