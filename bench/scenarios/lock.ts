@@ -5,13 +5,15 @@
  * acquire + release counted from etcd's /metrics in a separate pass.
  */
 import type { Etcd3 } from 'etcd3';
+import { pino } from 'pino';
 import { connect } from '../../src/index.js';
 import { encodeOwner } from '../../src/lock/owner.js';
+import { Resilience } from '../../src/resilience.js';
+import { WatchHub } from '../../src/watch.js';
 import type { EtcdMember } from '../../test/harness/etcd.js';
 import type { BenchEnv } from '../lib/env.js';
 import { counting } from '../lib/etcd-metrics.js';
 import { Gateway } from '../lib/gateway.js';
-import { resilienceOf, watchHubOf } from '../lib/internals.js';
 import { etcd3Client, grantLease, rawAcquireTxn, rawDelete, rawJoinAndGuardedDelete } from '../lib/raw.js';
 import { Collector, latencyCells, type ScenarioResult } from '../lib/report.js';
 import { interleave } from '../lib/sample.js';
@@ -30,8 +32,10 @@ async function peers(env: BenchEnv, endpoints: string[], gatewayPort: number) {
   const gwLease = await gw.grant(600);
   const session = await coord.session();
   const mutex = coord.mutex('coord');
-  const policies = resilienceOf(coord);
-  const hub = watchHubOf(coord);
+  // The library's own policy wrapper and watch stream, built on the raw client (the
+  // coordinator's are private): the floor rows take the cost of each layer apart.
+  const policies = new Resilience(undefined, endpoints);
+  const hub = new WatchHub(client, pino({ level: 'silent' }));
   const ops: Record<string, Peer> = {
     'etcd-coord Mutex': async () => {
       const lock = await mutex.acquire();
@@ -65,6 +69,7 @@ async function peers(env: BenchEnv, endpoints: string[], gatewayPort: number) {
     },
   };
   const close = async () => {
+    hub.close();
     await coord.close();
     await gw.revoke(gwLease);
     await client.leaseClient.leaseRevoke({ ID: lease });
