@@ -129,7 +129,11 @@ export class Registration {
     });
     const value = encodeInstance(record);
     const entry = { key, value, modRevision: written.revision, lease: session.leaseIdDecimal };
-    this.mirror.start({ entries: [entry], revision: written.revision });
+    // The watch of my key starts at the write's revision + 1 whenever it is created, so it
+    // is created after register() resolves rather than on its path (a closed mirror makes none).
+    setImmediate(() => {
+      if (!this.coordinatorClosed()) this.mirror.start({ entries: [entry], revision: written.revision });
+    });
     signal?.addEventListener('abort', this.onSignal, { once: true });
     this.logger.info({ lease: session.leaseId }, 'registered');
     deps.ctx.emit({ type: 'registry.registered', service: this.record.service, id: this.record.id });
