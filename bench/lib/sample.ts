@@ -10,11 +10,15 @@ export interface Op {
   run(): Promise<unknown>;
 }
 
-/** Runs `warmup` untimed rounds, then `rounds` timed ones; returns the ms samples per peer. */
+/**
+ * Runs `warmup` untimed rounds, then `rounds` timed ones; returns the ms samples per peer.
+ * 100 warm-up rounds by default: the JIT tiers of every peer's code path (and of the
+ * gRPC stack under it) settle within them, so the samples measure the steady state.
+ */
 export async function interleave(
   ops: Record<string, Op | (() => Promise<unknown>)>,
   rounds: number,
-  warmup = 10,
+  warmup = 100,
 ): Promise<Record<string, number[]>> {
   const names = Object.keys(ops);
   const norm = Object.fromEntries(names.map((k) => [k, typeof ops[k] === 'function' ? { run: ops[k] } : ops[k]]));

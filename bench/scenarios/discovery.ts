@@ -94,7 +94,7 @@ async function latency(env: BenchEnv, c: Collector, ns: string) {
       .map(([m, v]) => `${m} ${fmt(v / 20)}`)
       .join(', ');
     sec.notes.push(
-      `Interleaved rounds after 10 warm-up rounds. register() per call, gRPC messages etcd received: ${methods} (it grants the registration's own lease first).`,
+      `Interleaved rounds after 100 warm-up rounds. register() per call, gRPC messages etcd received: ${methods} (it grants the registration's own lease first).`,
     );
     for (const [row, label] of [
       ['register → cache up', 'register'],

@@ -224,5 +224,7 @@ function report(
   for (const [name, s] of Object.entries(r.obs)) {
     o.rows.push({ case: name, cells: { ...latencyCells(s), '× raw put→watch p50': ratio(s.p50, base.p50) } });
   }
-  o.notes.push('Interleaved per round with a raw put → watch event on a plain etcd3 watcher, after 10 warm-up rounds.');
+  o.notes.push(
+    'Interleaved per round with a raw put → watch event on a plain etcd3 watcher, after 100 warm-up rounds.',
+  );
 }

@@ -67,7 +67,7 @@ export async function floor(env: BenchEnv): Promise<ScenarioResult> {
     }
   }
   c.sections[0].notes.push(
-    `${rounds} rounds on the single node, ${clusterRounds} on the cluster; each round runs every operation once in rotating order (after 10 warm-up rounds).`,
+    `${rounds} rounds on the single node, ${clusterRounds} on the cluster; each round runs every operation once in rotating order (after 100 warm-up rounds).`,
     'txn = the lock floor: put-if-absent on a lease + read of the oldest key under the prefix, one round trip.',
     'On the cluster the client balances requests over the 3 members; followers forward writes to the raft leader.',
   );

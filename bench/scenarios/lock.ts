@@ -194,7 +194,7 @@ export async function lockUncontended(env: BenchEnv): Promise<ScenarioResult> {
     }
   }
   c.sections[0]?.notes.unshift(
-    `${rounds} rounds on the single node, ${clusterRounds} on the cluster, every peer once per round in rotating order, after 10 warm-up rounds.`,
+    `${rounds} rounds on the single node, ${clusterRounds} on the cluster, every peer once per round in rotating order, after 100 warm-up rounds.`,
     'etcd-coord: the shared session is granted before the run (a lease is long-lived); the floor and the server-side Lock also reuse one lease. etcd3 lock() grants and revokes a lease per lock: that is its API.',
     'etcd req/op: gRPC messages etcd received per acquire + release (watch creates/cancels included, keepalives excluded); mvcc ops/op includes the reads and writes the server-side services make inside etcd. On the cluster: summed over members, and the gateway runs on member 0. client CPU: this process (user + system) per acquire + release, in the same pass.',
   );

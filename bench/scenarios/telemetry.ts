@@ -158,7 +158,7 @@ export async function telemetry(env: BenchEnv): Promise<ScenarioResult> {
       { case: 'API + SDK', cells: { 'ns/span': microSdk } },
     );
     c.sections[0].notes.push(
-      `${rounds} interleaved rounds per phase after 10 warm-up rounds; each configuration has its own coordinator, session and lock name. "Tracing off" is a coordinator whose tracing is switched off the way connect() leaves it when \`import('@opentelemetry/api')\` fails (the same code path; the module itself cannot be unloaded from the process). Client CPU: ${cpu.blocks} blocks of ${cpu.block} calls per configuration, alternating.`,
+      `${rounds} interleaved rounds per phase after 100 warm-up rounds; each configuration has its own coordinator, session and lock name. "Tracing off" is a coordinator whose tracing is switched off the way connect() leaves it when \`import('@opentelemetry/api')\` fails (the same code path; the module itself cannot be unloaded from the process). Client CPU: ${cpu.blocks} blocks of ${cpu.block} calls per configuration, alternating.`,
     );
     withSdk.sec.notes.push(`Spans exported per acquire + release: ${fmt(spansPerOp)} (lock.acquire and lock.hold).`);
     sec.notes.push(
