@@ -58,6 +58,36 @@ describe('RWLock', () => {
     expect(await keysUnder(c, 'doc/')).toEqual([]);
   });
 
+  it('a reader behind two writers waits for both, even when the second one gives up first', async () => {
+    coord = await connectShared();
+    const c = coord;
+    const [s1, s2, s3] = await sessions(c, 3);
+    const rw = (session: typeof s1) => c.rwlock('two', { session });
+    const w1 = await rw(s1).write();
+    const quit = new AbortController();
+    const w2 = rw(s2).write({ signal: quit.signal });
+    await waitFor(async () => (await keysUnder(c, 'two/write/')).length === 2, 'the second writer queued');
+    let read: Lock | undefined;
+    const reading = rw(s3)
+      .read()
+      .then((l) => {
+        read = l;
+        return l;
+      });
+    await waitFor(async () => (await keysUnder(c, 'two/read/')).length === 1, 'the reader queued');
+    quit.abort(new Error('second writer gives up'));
+    await expect(w2).rejects.toThrow('second writer gives up');
+    // The first writer still holds: a read that went ahead now would overlap it.
+    expect(await rw(s1).tryRead()).toBeUndefined(); // a fresh reader's read of the queue: still blocked
+    expect(read).toBeUndefined();
+    expect(await w1.isHeld()).toBe(true);
+    await w1.release();
+    const r = await reading;
+    expect(await r.isHeld()).toBe(true);
+    await r.release();
+    expect(await keysUnder(c, 'two/')).toEqual([]);
+  });
+
   it('never lets a writer overlap a reader or another writer under contention', async () => {
     coord = await connectShared();
     const c = coord;

@@ -44,8 +44,8 @@ export interface Joined {
   /** The value my key already had, when it existed. */
   readonly found?: Buffer;
   /**
-   * Limit 1 and my key new: the join's range counted every key under the prefix, and
-   * `ahead[0]` was the only one besides mine. Its delete is then my turn (`wait.ts` watches both
+   * Limit 1 and my key new: the join's range counted every key under the blockers'
+   * prefix, and `ahead[0]` was the only one besides mine. Its delete is then my turn (`wait.ts` watches both
    * keys in one watch instead of reading again).
    */
   readonly sole?: boolean;
@@ -95,9 +95,11 @@ export async function join(spec: QueueSpec): Promise<Joined> {
       const window = below.filter((kv) => BigInt(kv.create_revision) < token).slice(0, blockers.limit);
       const ready = window.length < blockers.limit;
       if (ready) return { token, revision, ready };
-      // The limited range's count is of every key under the prefix: two, mine the newest,
-      // leaves exactly one key ahead of me.
-      const sole = blockers.limit === 1 && Number(res.responses[1].response_range.count) === 2;
+      // The limited range's count is of every key under the blockers' prefix, all of them
+      // older than my new key; mine among them when my key lies under that prefix (not a
+      // reader's, whose blockers are the writers). One other key is the only one ahead.
+      const others = Number(res.responses[1].response_range.count) - (spec.key.startsWith(blockers.prefix) ? 1 : 0);
+      const sole = blockers.limit === 1 && others === 1;
       return { token, revision, ready, ahead: window.map((kv) => kv.key.toString()), sole };
     }
     let first = members(blockers, res.responses[1].response_range.kvs, true);
