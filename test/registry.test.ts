@@ -87,8 +87,15 @@ describe('registration', () => {
     expect(coord.diagnostics().sessions).toBe(sessionsBefore); // no lease granted for it
     expect(reg.instance.leaseId).toBe(session.leaseId);
     await waitFor(() => cache.instances().some((i) => i.id === 's-1'), 'the cache sees the instance');
-    // A second registration of the same id in this coordinator is refused (the claim could not tell them apart).
+    // A second registration of the same id in this coordinator is refused (the claim could not tell them apart),
+    // also when two register() calls for one id run at once.
     await expect(coord.registry.register(input, { sharedSession: true })).rejects.toSatisfy(isConflictError);
+    const both = await Promise.allSettled(
+      [0, 1].map(() => coord.registry.register({ ...input, id: 's-2' }, { sharedSession: true })),
+    );
+    expect(both.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    for (const r of both) if (r.status === 'rejected') expect(isConflictError(r.reason)).toBe(true);
+    for (const r of both) if (r.status === 'fulfilled') await r.value.deregister();
 
     const statuses: RegistrationStatus['type'][] = [];
     const seen = (async () => {

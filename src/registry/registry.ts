@@ -19,6 +19,8 @@ export class ServiceRegistry {
   private readonly logger: Logger;
   private readonly caches = new Set<ServiceCache>();
   private readonly registrations = new Set<Registration>();
+  /** Keys of register() calls under way, so two at once for one id cannot both succeed. */
+  private readonly registering = new Set<string>();
 
   /** @internal use `coord.registry`. */
   constructor(private readonly ctx: CoordContext) {
@@ -38,17 +40,23 @@ export class ServiceRegistry {
     options.signal?.throwIfAborted();
     for (const r of this.registrations) if (r.state === 'deregistered') this.registrations.delete(r);
     const key = serviceKey(this.ctx.namespace, record.service, record.id);
-    if ([...this.registrations].some((r) => r.key === key)) {
-      // Two registrations of one id in one process: on a shared session the claim could not tell them apart.
+    if (this.registering.has(key) || [...this.registrations].some((r) => r.key === key)) {
+      // Two registrations of one id in one process (also two register() calls at once): on a
+      // shared session the claim could not tell them apart.
       throw new ConflictError(`register ${record.service}/${record.id}: already registered by this coordinator`);
     }
-    const registration = await openRegistration(
-      { ctx: this.ctx, logger: this.logger, ttl, shared },
-      record,
-      options.signal,
-    );
-    this.registrations.add(registration);
-    return registration;
+    this.registering.add(key);
+    try {
+      const registration = await openRegistration(
+        { ctx: this.ctx, logger: this.logger, ttl, shared },
+        record,
+        options.signal,
+      );
+      this.registrations.add(registration);
+      return registration;
+    } finally {
+      this.registering.delete(key);
+    }
   }
 
   /** Registrations of this coordinator that are not deregistered, for metrics. @internal */
