@@ -41,9 +41,14 @@ describe('Mutex', () => {
     expect(stale.succeeded).toBe(false);
     expect(await coord.kv.get('data').string()).toBe('v1');
 
+    expect(lock.signal).toBe(lock.signal); // first read after the release: made aborted, then the same one
+
     const again = await mutex.acquire();
     expect(again.token).toBeGreaterThan(lock.token);
+    const heard = new Promise((resolve) => again.signal.addEventListener('abort', () => resolve(again.signal.reason)));
+    expect(again.signal.aborted).toBe(false);
     await again[Symbol.asyncDispose]();
+    expect(isLockLostError(await heard)).toBe(true);
     expect(await mutex.holder()).toBeUndefined();
   });
 

@@ -34,9 +34,12 @@ export class Leadership extends Hold implements AsyncDisposable {
   /**
    * Aborted when this leadership ends: with the session's `SessionLostError` when the
    * session is lost, with {@link NotLeaderError} on `resign()` or when my key is deleted
-   * by someone else.
+   * by someone else. Made on first read; read after the end, it is already aborted with
+   * the same reason.
    */
-  declare readonly signal: AbortSignal;
+  override get signal(): AbortSignal {
+    return super.signal;
+  }
   private readonly name: string;
   private currentValue: string;
   private resigning: Promise<void> | undefined;
@@ -87,7 +90,7 @@ export class Leadership extends Hold implements AsyncDisposable {
     );
     if (!res.succeeded) {
       const err = new NotLeaderError(`${what}: proclaim: no longer the leader (my key ${this.key} is gone)`);
-      this.end(err, true);
+      this.end(() => err, true);
       throw err;
     }
     this.currentValue = value;
@@ -118,25 +121,22 @@ export class Leadership extends Hold implements AsyncDisposable {
    * @internal
    */
   relinquish(reason: unknown): void {
-    this.end(reason, false);
+    this.end(() => reason, false);
   }
 
   /** @internal */
   protected lost(reason: unknown): void {
-    this.end(reason, true);
+    this.end(() => reason, true);
   }
 
   private throwIfEnded(): void {
-    if (this.signal.aborted) {
-      throw new NotLeaderError(`${this.what}: no longer the leader`, { cause: this.signal.reason });
+    if (this.ended) {
+      throw new NotLeaderError(`${this.what}: no longer the leader`, { cause: this.reason() });
     }
   }
 
   private async doResign(): Promise<void> {
-    this.end(
-      withoutStack(() => new NotLeaderError(`${this.what}: resigned`)),
-      false,
-    );
+    this.end(() => withoutStack(() => new NotLeaderError(`${this.what}: resigned`)), false);
     try {
       await this.leaveQueue();
     } finally {
@@ -146,9 +146,9 @@ export class Leadership extends Hold implements AsyncDisposable {
   }
 
   /** Ends the leadership (once); `keyGone`: my key no longer exists, so the line may move on. */
-  private end(reason: unknown, keyGone: boolean): void {
-    if (this.endHold(reason)) {
-      if (keyGone) this.span?.lose(reason);
+  private end(makeReason: () => unknown, keyGone: boolean): void {
+    if (this.endHold(makeReason)) {
+      if (keyGone) this.span?.lose(this.reason());
       else this.span?.end();
       this.ctx.emit({
         type: 'leadership.ended',

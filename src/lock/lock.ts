@@ -37,9 +37,12 @@ export class Lock extends Hold {
   /**
    * Aborted when the lock is released ({@link LockLostError}), its session is lost or
    * closed (the session's `SessionLostError`), or its key is deleted or replaced by
-   * someone else ({@link LockLostError}).
+   * someone else ({@link LockLostError}). Made on first read; read after the end, it is
+   * already aborted with the same reason.
    */
-  declare readonly signal: AbortSignal;
+  override get signal(): AbortSignal {
+    return super.signal;
+  }
 
   private readonly kind: LockKind;
   private readonly span: TraceSpan | undefined;
@@ -61,14 +64,14 @@ export class Lock extends Hold {
 
   /** Asks etcd: my key still exists with my create revision, and my session is alive. */
   async isHeld(): Promise<boolean> {
-    if (this.signal.aborted || !this.session.isAlive) return false;
+    if (this.ended || !this.session.isAlive) return false;
     const { kv } = await readKey(this.ctx, this.what, this.key);
     return (
       kv !== undefined &&
       BigInt(kv.create_revision) === this.token &&
       BigInt(kv.lease) === BigInt(this.session.leaseIdDecimal) &&
       this.session.isAlive &&
-      !this.signal.aborted
+      !this.ended
     );
   }
 
@@ -79,10 +82,7 @@ export class Lock extends Hold {
    * is alive (it then stays until the session's lease ends; a later call tries again).
    */
   release(): Promise<void> {
-    this.lose(
-      withoutStack(() => new LockLostError(`${this.what} was released`)),
-      true,
-    );
+    this.lose(() => withoutStack(() => new LockLostError(`${this.what} was released`)), true);
     return this.releasing ?? this.doRelease();
   }
 
@@ -93,12 +93,14 @@ export class Lock extends Hold {
 
   /** @internal */
   protected lost(reason: unknown): void {
-    this.lose(reason);
+    this.lose(() => reason);
   }
 
-  private lose(reason: unknown, released = false): void {
-    if (!this.endHold(reason)) return;
+  /** Ends the lock once; `makeReason` is called only if the reason is needed (a loss, or a read of `signal`). */
+  private lose(makeReason: () => unknown, released = false): void {
+    if (!this.endHold(makeReason)) return;
     const holdMs = performance.now() - this.heldSince;
+    const reason = released ? undefined : this.reason();
     if (released) this.span?.end();
     else this.span?.lose(reason);
     this.ctx.emit(

@@ -88,7 +88,10 @@ class KeyGuard {
   private coveredFrom = 0n;
   /** A re-check is under way (reading, or pausing before it): it vouches for every hold added meanwhile. */
   private checking = false;
+  /** Runs while the key lingers; re-armed, not reset, by later releases (see {@link linger}). */
   private lingerTimer: NodeJS.Timeout | undefined;
+  /** When the last hold ended (performance.now()), while no hold is left. */
+  private idleSince = 0;
   private pauseTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -107,8 +110,6 @@ class KeyGuard {
    */
   add(hold: Guarded, from: bigint): StopGuard {
     this.holds.add(hold);
-    clearTimeout(this.lingerTimer);
-    this.lingerTimer = undefined;
     if (this.checking) return () => this.remove(hold);
     if (!this.handle) this.watchFrom(from);
     else if (from < this.coveredFrom) this.recheck();
@@ -119,14 +120,29 @@ class KeyGuard {
     if (this.holds.delete(hold) && this.holds.size === 0) this.linger();
   }
 
-  /** A hot key keeps its watch a while for the next hold, then closes it; any other closes now. */
+  /**
+   * A hot key keeps its watch a while for the next hold, then closes it; any other closes
+   * now. The steady state of a hot key (hold, release, hold...) sets no timer per
+   * release: one timer runs, and when it fires it closes the watch only if the key has
+   * been idle {@link GUARD_LINGER_MS} by then, else it waits out the rest.
+   */
   private linger(): void {
-    clearTimeout(this.lingerTimer);
     if (!this.hot) {
       this.close();
       return;
     }
-    this.lingerTimer = setTimeout(() => this.close(), GUARD_LINGER_MS);
+    this.idleSince = performance.now();
+    if (!this.lingerTimer) this.armLinger(GUARD_LINGER_MS);
+  }
+
+  private armLinger(ms: number): void {
+    this.lingerTimer = setTimeout(() => {
+      this.lingerTimer = undefined;
+      if (this.holds.size > 0) return; // held again: the next release arms it anew
+      const left = GUARD_LINGER_MS - (performance.now() - this.idleSince);
+      if (left > 1) this.armLinger(left);
+      else this.close();
+    }, ms);
     this.lingerTimer.unref?.();
   }
 

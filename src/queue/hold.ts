@@ -36,8 +36,6 @@ export abstract class Hold {
   readonly token: bigint;
   /** The session the hold lives on. */
   readonly session: Session;
-  /** Aborted the moment the hold ends (released, resigned, lost). */
-  readonly signal: AbortSignal;
 
   /** @internal */
   protected readonly ctx: CoordContext;
@@ -45,7 +43,11 @@ export abstract class Hold {
   protected readonly what: string;
   /** @internal */
   protected readonly heldSince = performance.now();
-  private readonly controller = new AbortController();
+  /** Made when `signal` is first read: a hold whose signal nobody reads allocates no AbortController. */
+  private controller: AbortController | undefined;
+  /** Set when the hold ends: makes its reason (called once, when first needed). */
+  private endReason: (() => unknown) | undefined;
+  private reasonMade: { value: unknown } | undefined;
   private readonly revision: bigint;
   private stopGuard: StopGuard | undefined;
   private lineExit: (() => void) | undefined;
@@ -60,7 +62,30 @@ export abstract class Hold {
     this.session = init.session;
     this.revision = init.revision;
     this.lineExit = init.exitLine;
-    this.signal = this.controller.signal;
+  }
+
+  /**
+   * Aborted the moment the hold ends (released, resigned, lost), with the reason. Made on
+   * first read; read after the end, it is already aborted with the same reason.
+   */
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.endReason) this.controller.abort(this.reason());
+    }
+    return this.controller.signal;
+  }
+
+  /** True once the hold ended. @internal */
+  protected get ended(): boolean {
+    return this.endReason !== undefined;
+  }
+
+  /** Why the hold ended (undefined while it lasts): the reason `signal` aborts with. @internal */
+  protected reason(): unknown {
+    if (!this.endReason) return undefined;
+    this.reasonMade ??= { value: this.endReason() };
+    return this.reasonMade.value;
   }
 
   /**
@@ -95,14 +120,16 @@ export abstract class Hold {
 
   /**
    * Ends the hold once: stops the guard and the session listener, aborts `signal` with
-   * `reason`. False when it had ended already.
+   * the reason `makeReason` makes (only when someone reads the signal or the reason: a
+   * release nobody observes makes no error). False when it had ended already.
    * @internal
    */
-  protected endHold(reason: unknown): boolean {
-    if (this.controller.signal.aborted) return false;
+  protected endHold(makeReason: () => unknown): boolean {
+    if (this.endReason) return false;
+    this.endReason = makeReason;
     this.stopGuard?.();
     this.session.signal.removeEventListener('abort', this.onSessionLost);
-    this.controller.abort(reason);
+    this.controller?.abort(this.reason());
     return true;
   }
 
