@@ -18,9 +18,9 @@ export async function grantLease(client: Etcd3, ttl = 600): Promise<string> {
   return (await client.leaseClient.leaseGrant({ TTL: ttl, ID: 0 })).ID;
 }
 
-/** One put. */
-export function rawPut(client: Etcd3, key: string, value = 'v'): Promise<unknown> {
-  return client.kv.put({ key: Buffer.from(key), value: Buffer.from(value) });
+/** One put, on `lease` (decimal id) when given. */
+export function rawPut(client: Etcd3, key: string, value = 'v', lease?: string): Promise<unknown> {
+  return client.kv.put({ key: Buffer.from(key), value: Buffer.from(value), ...(lease ? { lease } : {}) });
 }
 
 /** One delete. */

@@ -45,6 +45,7 @@ async function latency(env: BenchEnv, c: Collector, ns: string) {
   const stop = follow(cache, waiter);
   let seq = 0;
   let pending: Registration[] = [];
+  let rawLeases: string[] = [];
   const updater = await a.registry.register(instance('lat', 'updated'));
   /** register() → the cache's `up`, with the registrations of the round before deregistered first. */
   const registerUp = (idPrefix: string, options: RegisterOptions) => ({
@@ -74,8 +75,23 @@ async function latency(env: BenchEnv, c: Collector, ns: string) {
           const key = `${ns}w/${++seq}`;
           return watch.roundTrip(key, () => rawPut(client, key));
         },
+        // The floor of a registration on its own lease: the lease must exist before the put that uses it.
+        'raw lease grant, then put on it → watch event': {
+          setup: async () => {
+            await Promise.all(rawLeases.map((ID) => client.leaseClient.leaseRevoke({ ID })));
+            rawLeases = [];
+          },
+          run: () => {
+            const key = `${ns}w/${++seq}`;
+            return watch.roundTrip(key, async () => {
+              const lease = await grantLease(client, 60);
+              rawLeases.push(lease);
+              await rawPut(client, key, 'v', lease);
+            });
+          },
+        },
       },
-      env.n(200, 30),
+      env.n(1000, 30),
     );
     const { counts } = await counting([env.single], async () => {
       for (let i = 0; i < 20; i++) pending.push(await a.registry.register(instance('lat', `count${i}`)));
@@ -109,9 +125,15 @@ async function latency(env: BenchEnv, c: Collector, ns: string) {
         );
       }
     }
+    const own = s['register → cache up'];
+    const ownFloor = s['raw lease grant, then put on it → watch event'];
+    sec.notes.push(
+      `A registration on its own lease cannot take fewer than two round trips: etcd must have granted the lease before the put that uses it (sent together, etcd may apply the put first and refuse it: "requested lease not found"). Its floor, raw lease grant then put → watch event, is ${fmt(ratio(ownFloor.p50, base.p50))}× the raw put at p50; register() on its own lease is ${fmt(ratio(own.p50, ownFloor.p50))}× that floor at p50 and ${fmt(ratio(own.p99, ownFloor.p99))}× at p99. \`{ sharedSession: true }\` is the one-round-trip registration.`,
+    );
   } finally {
     stop();
     await Promise.allSettled([...pending, updater].map((p) => p.deregister()));
+    await Promise.allSettled(rawLeases.map((ID) => client.leaseClient.leaseRevoke({ ID })));
     await watch.close();
     client.close();
     await Promise.all([a.close(), b.close()]);
