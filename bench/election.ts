@@ -10,7 +10,7 @@
  *   npx tsx bench/election.ts        (starts a local etcd; or set ETCD_ENDPOINTS)
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Coordinator, connect, type Election } from '../src/index.js';
+import { type Coordinator, connect, type Election } from 'etcd-coord';
 import { keysUnder } from '../test/fixtures/lock-util.js';
 import { killAllChildren, spawnChild } from '../test/harness/child.js';
 import { startEtcd, stopAll } from '../test/harness/etcd.js';

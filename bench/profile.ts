@@ -1,5 +1,6 @@
 /**
- * `node --cpu-prof --cpu-prof-dir=DIR --import tsx bench/profile.ts <lock|contended|election|discovery|discovery-shared> [n]`:
+ * `npm run build && TSX_TSCONFIG_PATH=bench/tsconfig.run.json node --cpu-prof --cpu-prof-dir=DIR --import tsx bench/profile.ts <lock|contended|election|discovery|discovery-shared> [n]`
+ * (the built package, as `npm run bench` runs it):
  * runs one scenario's etcd-coord operation alone, many times, against its own single-node
  * etcd, so that a CPU profile of this process shows where the client's time goes.
  * Summarize the profile with `node bench/lib/cpuprofile-top.mjs DIR/*.cpuprofile`.
@@ -10,7 +11,7 @@
  * - discovery: register → a cache's `up` event, then deregister.
  * - discovery-shared: the same with `register(..., { sharedSession: true })`.
  */
-import { connect } from '../src/index.js';
+import { connect } from 'etcd-coord';
 import { startEtcd, stopAll } from '../test/harness/etcd.js';
 
 const which = process.argv[2] ?? 'lock';

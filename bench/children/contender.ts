@@ -4,8 +4,9 @@
  * { type: 'run', runId, peer, name, sections } takes the lock `sections` times and answers
  * { type: 'done', runId, samples: [requested, acquired, releasing, token?][] (epoch ms), cpuMs, attempts }.
  */
+
+import { connect } from 'etcd-coord';
 import { EtcdLockFailedError } from 'etcd3';
-import { connect } from '../../src/index.js';
 import type { SectionTimes } from '../lib/contention.js';
 import { Gateway } from '../lib/gateway.js';
 import { etcd3Client } from '../lib/raw.js';

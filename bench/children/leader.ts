@@ -4,7 +4,7 @@
  * { type: 'ready' }; on { type: 'campaign' } campaigns with a TTL-second lease and sends
  * { type: 'elected' }. The parent then SIGKILLs it.
  */
-import { connect } from '../../src/index.js';
+import { connect } from 'etcd-coord';
 import { Gateway } from '../lib/gateway.js';
 import { etcd3Client } from '../lib/raw.js';
 

@@ -4,8 +4,9 @@
  * etcd-coord's Election, the `etcd3` package's Election, and etcd's server-side Election
  * service through the gateway.
  */
+
+import { type Coordinator, connect } from 'etcd-coord';
 import type { Etcd3 } from 'etcd3';
-import { type Coordinator, connect } from '../../src/index.js';
 import { Gateway } from './gateway.js';
 import { etcd3Client } from './raw.js';
 

@@ -15,7 +15,7 @@ import {
   type Registration,
   type ServiceCache,
   type Session,
-} from '../../src/index.js';
+} from 'etcd-coord';
 import { batched } from './batched.js';
 import { Gate } from './gate.js';
 

@@ -4,13 +4,7 @@
  * heap, against a raw range + JSON.parse); 100 caches on one service (events per
  * registration per cache). Single node.
  */
-import {
-  type Coordinator,
-  connect,
-  type RegisterOptions,
-  type Registration,
-  type ServiceCache,
-} from '../../src/index.js';
+import { type Coordinator, connect, type RegisterOptions, type Registration, type ServiceCache } from 'etcd-coord';
 import { prefixEnd, servicePrefix } from '../../src/keys.js';
 import type { BenchEnv } from '../lib/env.js';
 import { counting } from '../lib/etcd-metrics.js';

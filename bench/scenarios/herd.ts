@@ -5,7 +5,7 @@
  * it at once. Per handoff: etcd requests, watch events (sent by etcd and received by the
  * coordinator's shared watch stream) and client CPU.
  */
-import { connect, type Session } from '../../src/index.js';
+import { connect, type Session } from 'etcd-coord';
 import { batched } from '../lib/batched.js';
 import type { BenchEnv } from '../lib/env.js';
 import { delta, readCounters } from '../lib/etcd-metrics.js';

@@ -6,8 +6,9 @@
  * its own lease (3,000 leases: one LeaseTimeToLive each). Baseline: the raw range of
  * the same keys with the `etcd3` package (the read alone).
  */
+
+import { connect } from 'etcd-coord';
 import type { Etcd3 } from 'etcd3';
-import { connect } from '../../src/index.js';
 import { encodeOwner } from '../../src/lock/owner.js';
 import { batched } from '../lib/batched.js';
 import type { BenchEnv } from '../lib/env.js';

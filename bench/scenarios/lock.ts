@@ -4,9 +4,10 @@
  * through the JSON gateway. Latency interleaved per round; etcd requests per
  * acquire + release counted from etcd's /metrics in a separate pass.
  */
+
+import { connect } from 'etcd-coord';
 import type { Etcd3 } from 'etcd3';
 import { pino } from 'pino';
-import { connect } from '../../src/index.js';
 import { encodeOwner } from '../../src/lock/owner.js';
 import { Resilience } from '../../src/resilience.js';
 import { WatchHub } from '../../src/watch.js';

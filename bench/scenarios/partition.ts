@@ -11,7 +11,7 @@
  * /metrics (every gRPC message except keepalives). Single node.
  */
 
-import { type Coordinator, connect, type PartitionGroup } from '../../src/index.js';
+import { type Coordinator, connect, type PartitionGroup } from 'etcd-coord';
 import type { ChildHandle } from '../../test/harness/child.js';
 import { spawnChild } from '../../test/harness/child.js';
 import type { BenchEnv } from '../lib/env.js';

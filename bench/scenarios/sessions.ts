@@ -4,8 +4,9 @@
  * leases of the `etcd3` package (`client.lease(10)`), which keeps each lease alive on a
  * stream of its own.
  */
+
+import { connect, type Session } from 'etcd-coord';
 import type { Lease } from 'etcd3';
-import { connect, type Session } from '../../src/index.js';
 import { batched } from '../lib/batched.js';
 import type { BenchEnv } from '../lib/env.js';
 import { delta, readCounters } from '../lib/etcd-metrics.js';

@@ -14,7 +14,7 @@ import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { connect } from '../../src/index.js';
+import { connect } from 'etcd-coord';
 import type { BenchEnv } from '../lib/env.js';
 import { delta, readCounters } from '../lib/etcd-metrics.js';
 import { type Census, censusBytes, growth, takeCensus } from '../lib/heap-census.js';
