@@ -19,7 +19,7 @@ import { etcd3Client, grantLease, rawAcquireTxn, rawDelete, rawJoinAndGuardedDel
 import { Collector, latencyCells, type ScenarioResult } from '../lib/report.js';
 import { interleave } from '../lib/sample.js';
 import { fmt, ratio, summarize } from '../lib/stats.js';
-import { cpuMs, heapMb } from '../lib/timing.js';
+import { cpuMs, heapMb, now } from '../lib/timing.js';
 
 type Peer = () => Promise<unknown>;
 
@@ -145,6 +145,99 @@ async function heapPerOp(env: BenchEnv, c: Collector, ops: Record<string, Peer>,
   );
 }
 
+/**
+ * Where one uncontended acquire + release spends its time, next to the floor's two
+ * requests: the coordinator's public client's `kv.txn` is wrapped to stamp when each
+ * request is handed to it and when its answer resolves, so the JS before, between and
+ * after the two round trips is told apart from the round trips themselves. Mutex and
+ * floor alternate, one call each, so both run with the same warmth.
+ */
+async function timeline(env: BenchEnv, c: Collector, endpoints: string[]) {
+  const ns = env.ns('lock-timeline');
+  const coord = await connect({ endpoints, namespace: ns });
+  const client = etcd3Client(endpoints);
+  const lease = await grantLease(client);
+  await coord.session();
+  const mutex = coord.mutex('m');
+  const kv = coord.client.kv;
+  const txn = kv.txn.bind(kv);
+  const stamps: number[] = [];
+  kv.txn = (req, options) => {
+    stamps.push(now());
+    const p = txn(req, options);
+    p.then(() => stamps.push(now()));
+    return p;
+  };
+  const n = env.n(2000, 200);
+  const lib: number[][] = [];
+  const raw: number[][] = [];
+  try {
+    for (let i = 0; i < n + 200; i++) {
+      stamps.length = 0;
+      const t0 = now();
+      const lock = await mutex.acquire();
+      const t1 = now();
+      await lock.release();
+      const t2 = now();
+      const [sendJoin, joined, sendDelete, deleted] = stamps;
+      const r0 = now();
+      await rawAcquireTxn(client, `${ns}floor/`, `${ns}floor/k`, lease);
+      const r1 = now();
+      await rawDelete(client, `${ns}floor/k`);
+      const r2 = now();
+      if (i < 200) continue; // warm-up
+      lib.push([
+        sendJoin - t0,
+        joined - sendJoin,
+        t1 - joined,
+        sendDelete - t1,
+        deleted - sendDelete,
+        t2 - deleted,
+        t2 - t0,
+      ]);
+      raw.push([r1 - r0, r2 - r1, r2 - r0]);
+    }
+  } finally {
+    kv.txn = txn;
+    await coord.close();
+    await client.leaseClient.leaseRevoke({ ID: lease });
+    await client.delete().prefix(ns);
+    client.close();
+  }
+  const med = (rows: number[][], j: number) => summarize(rows.map((r) => r[j])).p50;
+  const us = (ms: number) => Math.round(ms * 1000);
+  const sec = c.section(
+    'lock-timeline',
+    'Where one uncontended acquire + release spends its time, single node (p50 of each step, µs)',
+  );
+  const floorTotal = med(raw, 2);
+  sec.rows.push({
+    case: 'etcd-coord Mutex',
+    cells: {
+      'JS before the join': us(med(lib, 0)),
+      'join round trip': us(med(lib, 1)),
+      'JS after it (acquire resolves)': us(med(lib, 2)),
+      'JS before the delete': us(med(lib, 3)),
+      'delete round trip': us(med(lib, 4)),
+      'JS after it (release resolves)': us(med(lib, 5)),
+      whole: us(med(lib, 6)),
+      '× floor': ratio(med(lib, 6), floorTotal),
+    },
+  });
+  sec.rows.push({
+    case: 'floor (txn + delete)',
+    cells: {
+      'join round trip': us(med(raw, 0)),
+      'delete round trip': us(med(raw, 1)),
+      whole: us(floorTotal),
+      '× floor': 1,
+    },
+  });
+  sec.notes.push(
+    `${n} calls each after 200 warm-up calls, Mutex and floor alternating (not among the other peers, as in the table above: this is the same code in a warmer state). A round trip is from the request handed to etcd3's \`kv.txn\` to its answer; the Mutex's delete is a transaction guarded by the create revision, and its round trip also carries the guard watch's delete event, which arrives on the same connection and is handled first.`,
+  );
+}
+
 /** Scenario 2. */
 export async function lockUncontended(env: BenchEnv): Promise<ScenarioResult> {
   const c = new Collector('lock');
@@ -190,6 +283,7 @@ export async function lockUncontended(env: BenchEnv): Promise<ScenarioResult> {
       c.target(`${where}: faster than etcd3 lock() (p50)`, `${fmt(coordP50)} vs ${fmt(e3)} ms`, coordP50 < e3);
       c.target(`${where}: faster than server-side Lock (p50)`, `${fmt(coordP50)} vs ${fmt(srv)} ms`, coordP50 < srv);
       if (where === 'single node') await heapPerOp(env, c, ops, session.signal);
+      if (where === 'single node') await timeline(env, c, endpoints);
     } finally {
       await close();
     }
