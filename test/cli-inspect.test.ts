@@ -32,6 +32,8 @@ describe('etcd-coord locks and inspect', () => {
     waiting.catch(() => undefined); // reported by the await below; not as unhandled when a check fails first
     await waitFor(async () => (await keysUnder(a, 'jobs/nightly/')).length === 2, 'beta queued');
     const leader = await a.election('primary').campaign('node-1');
+    // A semaphore of 2, both permits held: '+1' more holder, no waiters.
+    const permits = [await a.semaphore('pool', 2).acquire(), await b.semaphore('pool', 2).acquire()];
     const lease = await a.client.lease(120, { autoKeepAlive: false }).grant();
     const hex = BigInt(lease).toString(16);
     await a.client.put(`${ns}legacy/${hex}`).value('').lease(lease).exec();
@@ -50,20 +52,28 @@ describe('etcd-coord locks and inspect', () => {
     expect(table.code, table.stderr).toBe(0);
     const lines = table.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^NAME\s+OWNER\s+TOKEN\s+HELD FOR\s+WAITERS\s+OLDEST WAIT\s+TTL LEFT$/);
-    expect(lines.slice(1), table.stdout).toHaveLength(4);
+    expect(lines.slice(1), table.stdout).toHaveLength(5);
     expect(lines.splice(1, 1)[0]).toMatch(/^foreign\s+"two\\nlines"\s+\d+\s+-\s+0\s+-\s+\d+s$/);
     expect(lines[1]).toMatch(new RegExp(`^jobs/nightly\\s+alpha\\s+${held.token}\\s+\\d+s\\s+1\\s+\\d+s\\s+\\d+s$`));
     expect(lines[2]).toMatch(/^legacy\s+\(unknown\)\s+\d+\s+-\s+0\s+-\s+\d+s$/);
-    expect(lines[3]).toMatch(new RegExp(`^primary\\s+"node-1"\\s+${leader.token}\\s+-\\s+0\\s+-\\s+\\d+s$`));
+    expect(lines[3]).toMatch(/^pool\s+alpha \+1\s+\d+\s+\d+s\s+0\s+-\s+\d+s$/);
+    expect(lines[4]).toMatch(new RegExp(`^primary\\s+"node-1"\\s+${leader.token}\\s+-\\s+0\\s+-\\s+\\d+s$`));
 
     expect(json.code).toBe(0);
     const doc = JSON.parse(json.stdout);
     expect(BigInt(doc.revision)).toBeGreaterThanOrEqual(leader.token);
     expect(Number.isNaN(Date.parse(doc.takenAt))).toBe(false);
-    expect(doc.queues.map((q: { name: string }) => q.name)).toEqual(['foreign', 'jobs/nightly', 'legacy', 'primary']);
+    expect(doc.queues.map((q: { name: string }) => q.name)).toEqual([
+      'foreign',
+      'jobs/nightly',
+      'legacy',
+      'pool',
+      'primary',
+    ]);
     expect(doc.queues.shift().head.owner).toBe('two\nlines');
     expect(doc.queues[0]).toMatchObject({
       name: 'jobs/nightly',
+      holders: 1,
       waiters: 1,
       head: {
         key: held.key,
@@ -81,6 +91,13 @@ describe('etcd-coord locks and inspect', () => {
     expect(doc.queues[0].head.ttlRemainingS).toBeLessThanOrEqual(10);
     expect(doc.queues[1]).toMatchObject({ name: 'legacy', waiters: 0, heldForS: null, head: { value: '' } });
     expect(doc.queues[1].head.owner).toBeUndefined();
+    expect(doc.queues[2]).toMatchObject({
+      name: 'pool',
+      holders: 2,
+      waiters: 0,
+      oldestWaitS: null,
+      head: { owner: 'alpha', holds: true, kind: 'semaphore', limit: 2 },
+    });
 
     expect(only.code).toBe(0);
     expect(only.stdout.trimEnd().split('\n').slice(1)).toEqual([expect.stringMatching(/^jobs\/nightly\s+alpha /)]);
@@ -108,6 +125,7 @@ describe('etcd-coord locks and inspect', () => {
 
     await held.release();
     await (await waiting).release();
+    await Promise.all(permits.map((p) => p.release()));
     await leader.resign();
     await a.client.leaseClient.leaseRevoke({ ID: lease });
   }, 60_000);

@@ -114,6 +114,8 @@ describe('coord.inspect()', () => {
     const q = queueOf(snap, 'jobs/nightly');
     expect(q?.contenders.map((x) => x.owner)).toEqual(['a', 'b', 'c']);
     expect(q?.contenders.map((x) => x.position)).toEqual([0, 1, 2]);
+    expect(q?.contenders.map((x) => x.holds)).toEqual([true, false, false]);
+    expect(q?.contenders.map((x) => x.kind)).toEqual([undefined, undefined, undefined]);
     const sessions = await Promise.all([a.session(), b.session(), c.session()]);
     expect(q?.contenders.map((x) => x.leaseId)).toEqual(sessions.map((s) => s.leaseId));
     expect(q?.contenders.map((x) => x.key)).toEqual(sessions.map((s) => `${a.namespace}jobs/nightly/${s.leaseId}`));
@@ -142,6 +144,68 @@ describe('coord.inspect()', () => {
     await second.release();
     await (await waitC).release();
     expect(queueOf(await a.inspect(), 'jobs/nightly')).toBeUndefined();
+  });
+
+  it('tells who holds a semaphore (its first `limit`, from the records) and each side of a read-write lock', async () => {
+    const a = await open({ owner: 'a' }); // first: the others join its namespace
+    const [b, c, d] = await Promise.all(['b', 'c', 'd'].map((owner) => open({ owner })));
+    // Semaphore, limit 2: a and b hold, c waits.
+    const permits = [await a.semaphore('pool', 2).acquire(), await b.semaphore('pool', 2).acquire()];
+    const cWaits = c.semaphore('pool', 2).acquire();
+    cWaits.catch(() => undefined);
+    await waitFor(async () => (await keysUnder(a, 'pool/')).length === 3, 'c queued');
+    // Read-write lock: readers a and b hold; writer c waits for them; reader d waits for the writer.
+    const reads = [await a.rwlock('table').read(), await b.rwlock('table').read()];
+    const writeWaits = c.rwlock('table').write();
+    writeWaits.catch(() => undefined);
+    await waitFor(async () => (await keysUnder(a, 'table/write/')).length === 1, 'writer queued');
+    const readWaits = d.rwlock('table').read();
+    readWaits.catch(() => undefined);
+    await waitFor(async () => (await keysUnder(a, 'table/read/')).length === 3, 'reader d queued');
+
+    const snap = await a.inspect();
+    const pool = queueOf(snap, 'pool')?.contenders ?? [];
+    expect(pool.map((x) => [x.owner, x.holds, x.kind, x.limit])).toEqual([
+      ['a', true, 'semaphore', 2],
+      ['b', true, 'semaphore', 2],
+      ['c', false, 'semaphore', 2],
+    ]);
+    expect(JSON.parse(pool[0].value)).toEqual({
+      owner: 'a',
+      host: hostname(),
+      pid: process.pid,
+      kind: 'semaphore',
+      limit: 2,
+      since: expect.any(String),
+    });
+    const readers = queueOf(snap, 'table/read')?.contenders ?? [];
+    expect(readers.map((x) => [x.owner, x.holds, x.kind])).toEqual([
+      ['a', true, 'read'],
+      ['b', true, 'read'],
+      ['d', false, 'read'],
+    ]);
+    expect(queueOf(snap, 'table/write')?.contenders.map((x) => [x.owner, x.holds, x.kind])).toEqual([
+      ['c', false, 'write'],
+    ]);
+    // Inspected without its write side, a read side cannot tell: holds is left out.
+    const readOnly = queueOf(await a.inspect('table/read'), 'table/read')?.contenders ?? [];
+    expect(readOnly.map((x) => x.holds)).toEqual([undefined, undefined, undefined]);
+    expect(queueOf(await a.inspect('table/'), 'table/read')?.contenders.map((x) => x.holds)).toEqual([
+      true,
+      true,
+      false,
+    ]);
+
+    // The readers leave: the writer holds, reader d still waits for it.
+    await Promise.all(reads.map((r) => r.release()));
+    const write = await writeWaits;
+    const later = await a.inspect('table/');
+    expect(queueOf(later, 'table/write')?.contenders.map((x) => x.holds)).toEqual([true]);
+    expect(queueOf(later, 'table/read')?.contenders.map((x) => [x.owner, x.holds])).toEqual([['d', false]]);
+    await write.release();
+    await (await readWaits).release();
+    await Promise.all(permits.map((p) => p.release()));
+    await (await cWaits).release();
   });
 
   it('lists every kind of queue and every service under the prefix, and nothing that is not one', async () => {

@@ -96,6 +96,13 @@ describe('etcd-coord ui', () => {
     await waitFor(async () => (await coord.inspect('jobs/')).queues[0]?.contenders.length === 2, 'bob queued');
     const carolWaits = lock(s3, 'carol').acquire();
     await waitFor(async () => (await coord.inspect('jobs/')).queues[0]?.contenders.length === 3, 'carol queued');
+    // A semaphore of 2: two permits held, one waiter.
+    const permit = (session: Session, owner: string) => coord.semaphore('pool', 2, { session, owner }).acquire();
+    const permits = [await permit(s1, 'dana'), await permit(s2, 'erin')];
+    const frankWaits = permit(s3, 'frank');
+    cleanups.push(() => frankWaits.then((p) => p.release()));
+    cleanups.push(() => Promise.all(permits.map((p) => p.release())));
+    await waitFor(async () => (await coord.inspect('pool/')).queues[0]?.contenders.length === 3, 'frank queued');
     // An election with a leader and a candidate; a service with a serving and a draining instance.
     const leading = await coord.election('web-leader', { session: s4 }).campaign('node-a');
     const candidate = coord.election('web-leader', { session: s5 }).campaign('node-b');
@@ -132,6 +139,16 @@ describe('etcd-coord ui', () => {
       .first()
       .waitFor();
     await queue.locator('[data-role="holder"] .ttl-label', { hasText: /^TTL \d+s$/ }).waitFor();
+
+    const pool = page.locator('[data-queue="pool"]');
+    await count(page, '[data-queue="pool"] [data-role="holder"]', 2);
+    expect(await pool.locator('[data-role="holder"] .name').allTextContents()).toEqual(['dana', 'erin']);
+    expect(await pool.locator('[data-role="waiter"] .name').allTextContents()).toEqual(['frank']);
+    expect(await pool.locator('.meta').textContent()).toBe('1 waiter');
+    await pool
+      .locator('[data-role="holder"] .bar.held .label', { hasText: /^held \d/ })
+      .nth(1)
+      .waitFor();
 
     const election = page.locator('[data-queue="web-leader"][data-kind="election"]');
     await election.locator('[data-role="leader"]', { hasText: 'node-a' }).waitFor();

@@ -54,21 +54,30 @@ export interface QueueSummary {
   readonly name: string;
   /** The head of the queue: the holder of a mutex, the leader of an election (null when empty). */
   readonly head: Contender | null;
-  /** How many are behind the head. */
+  /** How many hold: 1 for a held mutex or a led election, up to the limit for a semaphore, every reader for a read side. */
+  readonly holders: number;
+  /** How many wait. */
   readonly waiters: number;
   /** Seconds since the head joined the queue (its owner record's `since`); null when unknown. */
   readonly heldForS: number | null;
-  /** Seconds the longest waiter behind the head has waited; null when none or unknown. */
+  /** Seconds the longest waiter has waited; null when none or unknown. */
   readonly oldestWaitS: number | null;
+}
+
+/** Whether a contender holds; when the snapshot cannot tell (`holds` undefined), the head of its queue does. */
+export function holds(c: Contender): boolean {
+  return c.holds ?? c.position === 0;
 }
 
 /** The summary of a queue at the snapshot time `at`. */
 export function summarize(q: QueueView, at: Date): QueueSummary {
-  const [head, ...waiting] = q.contenders;
+  const head = q.contenders[0];
+  const waiting = q.contenders.filter((c) => !holds(c));
   const waits = waiting.map((c) => ageS(c, at)).filter((s): s is number => s !== undefined);
   return {
     name: q.name,
     head: head ?? null,
+    holders: q.contenders.length - waiting.length,
     waiters: waiting.length,
     heldForS: ageS(head, at) ?? null,
     oldestWaitS: waits.length ? Math.max(...waits) : null,

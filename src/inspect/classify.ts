@@ -13,7 +13,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { leaseHex, servicePrefix } from '../keys.js';
-import { decodeOwner } from '../lock/owner.js';
+import { decodeOwner, type OwnerInfo } from '../lock/owner.js';
 import { compareById, decodeInstance } from '../registry/codec.js';
 import type { ServiceInstance } from '../registry/types.js';
 import type { LeaseTtl } from './leases.js';
@@ -58,25 +58,42 @@ function queueOf(namespace: string, kv: ReadKey): string | undefined {
   return rel.slice(0, slash);
 }
 
-function toContender(kv: ReadKey, position: number, ttl: LeaseTtl | undefined): Contender {
+function toContender(
+  kv: ReadKey,
+  position: number,
+  owner: OwnerInfo,
+  holds: boolean | undefined,
+  ttl: LeaseTtl | undefined,
+): Contender {
   return {
     key: kv.key,
     leaseId: leaseHex(kv.lease),
     token: kv.createRevision,
     position,
+    ...(holds !== undefined ? { holds } : {}),
     value: kv.value.toString('utf8'),
-    ...decodeOwner(kv.value),
+    ...owner,
     ...(ttl ? { ttlRemainingS: ttl.remainingS, grantedTtlS: ttl.grantedS } : {}),
   };
 }
+
+const byCreate = (a: ReadKey, b: ReadKey) => (a.createRevision < b.createRevision ? -1 : 1);
 
 /** Queues and services of the keys of one read (every key under `namespace`). */
 export class Classified {
   /** Contender keys by queue name, in read order. */
   private readonly queueKeys = new Map<string, ReadKey[]>();
   private readonly instances = new Map<string, ServiceInstance[]>();
+  /** `<namespace><prefix>`: every key under it was read, and none other. */
+  private readonly read: string;
 
-  constructor(namespace: string, kvs: readonly ReadKey[]) {
+  /** `prefix`: the inspected prefix (after the namespace) that `kvs` are all the keys under. */
+  constructor(
+    private readonly namespace: string,
+    kvs: readonly ReadKey[],
+    prefix = '',
+  ) {
+    this.read = `${namespace}${prefix}`;
     for (const kv of kvs) {
       if (!kv.key.startsWith(namespace)) continue;
       const instance = asInstance(namespace, kv);
@@ -101,11 +118,38 @@ export class Classified {
 
   /** The queues sorted by name, contenders in queue order (create revision), with TTLs where known. */
   queues(ttls: ReadonlyMap<string, LeaseTtl> = new Map()): QueueView[] {
-    return [...this.queueKeys.keys()].sort(byName).map((name) => {
-      const found = [...(this.queueKeys.get(name) ?? [])];
-      found.sort((a, b) => (a.createRevision < b.createRevision ? -1 : 1));
-      return { name, contenders: found.map((kv, i) => toContender(kv, i, ttls.get(kv.lease))) };
-    });
+    const sorted = new Map<string, ReadKey[]>();
+    for (const [name, keys] of this.queueKeys) sorted.set(name, [...keys].sort(byCreate));
+    return [...sorted.keys()].sort(byName).map((name) => ({
+      name,
+      contenders: (sorted.get(name) ?? []).map((kv, i) => {
+        const owner = decodeOwner(kv.value);
+        return toContender(kv, i, owner, this.holds(sorted, name, kv, i, owner), ttls.get(kv.lease));
+      }),
+    }));
+  }
+
+  /**
+   * Whether a contender holds, as its kind decides from the keys read (see
+   * `Contender.holds`); undefined for a read-write side whose other side was not read.
+   */
+  private holds(
+    sorted: ReadonlyMap<string, ReadKey[]>,
+    name: string,
+    kv: ReadKey,
+    position: number,
+    owner: OwnerInfo,
+  ): boolean | undefined {
+    const { kind } = owner;
+    if (kind === 'semaphore') return position < (owner.limit ?? 1);
+    if (kind !== 'read' && kind !== 'write') return position === 0;
+    const side = `/${kind}`;
+    if (!name.endsWith(side)) return position === 0;
+    const other = `${name.slice(0, -side.length)}/${kind === 'read' ? 'write' : 'read'}`;
+    if (!`${this.namespace}${other}/`.startsWith(this.read)) return undefined;
+    // A reader waits for older writers; a writer for every older key, readers and writers.
+    const olderOther = (sorted.get(other) ?? []).some((o) => o.createRevision < kv.createRevision);
+    return kind === 'read' ? !olderOther : position === 0 && !olderOther;
   }
 
   /** The services sorted by name, instances by id. */

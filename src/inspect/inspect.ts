@@ -27,7 +27,7 @@ export async function takeSnapshot(
   ctx.assertOpen();
   const what = `inspect ${JSON.stringify(rel)}`;
   const read = await readConsistent(ctx, what, `${ctx.namespace}${rel}`, signal);
-  const classified = new Classified(ctx.namespace, read.kvs);
+  const classified = new Classified(ctx.namespace, read.kvs, rel);
   const ttls = await readLeaseTtls(ctx, what, classified.leases(), signal);
   return {
     revision: read.revision,

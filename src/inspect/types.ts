@@ -31,7 +31,7 @@ export interface QueueView {
    * (`<name>/read`, `<name>/write` for the sides of a read-write lock).
    */
   readonly name: string;
-  /** Oldest first: position 0 holds a mutex or leads an election; a semaphore's first `limit` hold. */
+  /** Oldest first, in queue order; `holds` says which of them hold. */
   readonly contenders: Contender[];
 }
 
@@ -45,6 +45,18 @@ export interface Contender {
   readonly token: bigint;
   /** Index in queue order, 0 for the head of the queue (how many are ahead of it). */
   readonly position: number;
+  /**
+   * Whether it holds (or leads) at the snapshot's revision, as its kind decides from the
+   * keys read: the head of a mutex's or an election's queue (and of Go's and etcdctl's); a
+   * semaphore's first `limit` (from its owner record); a reader with no older writer; a
+   * writer at the head of its side with no older reader. Undefined when the keys read
+   * cannot tell: a read-write lock side whose other side lies outside the inspected prefix.
+   */
+  readonly holds?: boolean;
+  /** From the owner record of a semaphore ('semaphore') or a read-write lock side ('read', 'write'); a mutex's says none. */
+  readonly kind?: 'semaphore' | 'read' | 'write';
+  /** From a semaphore's owner record: how many of the queue's first keys hold. */
+  readonly limit?: number;
   /** The key's value (UTF-8): an owner record for locks, the candidate's value for elections, '' from Go/etcdctl. */
   readonly value: string;
   /** From the owner record; undefined for an unknown owner (empty or foreign value, an election). */

@@ -55,6 +55,8 @@ export function checkLockOptions(options: LockOptions | undefined): LockOptions 
 /** The pipeline's plan for a lock of `spec`. Made once per Mutex, Semaphore or RWLock side. @internal */
 export function lockPlan(spec: ContendSpec): AcquirePlan<Lock> {
   const { ctx, name, what, kind } = spec;
+  const shape =
+    kind === 'mutex' ? undefined : { kind, ...(kind === 'semaphore' ? { limit: spec.blockers.limit } : {}) };
   return {
     ctx,
     what,
@@ -62,7 +64,7 @@ export function lockPlan(spec: ContendSpec): AcquirePlan<Lock> {
     spanAttributes: { name, kind },
     session: spec.session,
     keyOf: spec.keyOf,
-    value: () => encodeOwner(spec.owner ?? ctx.owner),
+    value: () => encodeOwner(spec.owner ?? ctx.owner, undefined, shape),
     blockers: spec.blockers,
     lockDelayMs: spec.lockDelayMs,
     timeoutError: (ms) => new LockTimeoutError(`${what}: not acquired within ${ms} ms`),

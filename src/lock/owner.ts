@@ -2,13 +2,17 @@
  * Owner records: the value of a lock, semaphore or read-write lock key, so that anyone
  * can tell who holds and who waits. A small JSON object,
  * `{"owner": string, "host": string, "pid": number, "since": ISO-8601}`, written in the
- * join transaction (no extra round trip). Go's `concurrency` package, `etcdctl lock` and
+ * join transaction (no extra round trip). A semaphore's keys add `"kind": "semaphore"`
+ * and its `"limit"`, a read-write lock's `"kind": "read"` or `"write"`, so that a reader
+ * of the keys alone can tell which contenders hold (a mutex's record stays as above: its
+ * holder is the head of the queue). Go's `concurrency` package, `etcdctl lock` and
  * etcd's Lock service write empty values; those (and any value that is not a record)
  * decode to an unknown owner, never to an error. Election keys keep the caller's value.
  * @module
  */
 import { hostname } from 'node:os';
 import { InvalidArgumentError } from '../errors.js';
+import type { LockKind } from '../events.js';
 
 /** The longest `owner` accepted, in characters. */
 export const MAX_OWNER_LENGTH = 256;
@@ -23,6 +27,21 @@ export interface OwnerInfo {
   readonly pid?: number;
   /** When the key joined the queue. */
   readonly since?: Date;
+  /** What the key is, written by semaphores and read-write locks (a mutex writes none). */
+  readonly kind?: RecordKind;
+  /** A semaphore's limit: how many of the queue's first keys hold. */
+  readonly limit?: number;
+}
+
+/** The kinds of lock whose owner records say what they are: the holders of these are not just the head of the queue. */
+export type RecordKind = Exclude<LockKind, 'mutex'>;
+const RECORD_KINDS: readonly string[] = ['semaphore', 'read', 'write'] satisfies RecordKind[];
+
+/** What a semaphore's or read-write lock's owner record says it is. */
+export interface RecordShape {
+  readonly kind: RecordKind;
+  /** A semaphore's limit. */
+  readonly limit?: number;
 }
 
 /** This host's name, read once (`os.hostname()` is a system call). */
@@ -63,18 +82,21 @@ export function validateOwner(owner: unknown, what = 'owner'): string | undefine
   return owner;
 }
 
-/** The value a contender's key is put with: this process's owner record, stamped now. */
-export function encodeOwner(owner: string, now: Date = new Date()): Buffer {
-  let head = recordHeads.get(owner);
+/** The value a contender's key is put with: this process's owner record, stamped now (`shape`: a semaphore's or read-write lock's). */
+export function encodeOwner(owner: string, now: Date = new Date(), shape?: RecordShape): Buffer {
+  // Owners have no control characters, so NUL separates the parts of the cache key.
+  const cacheKey = shape ? `${owner}\u0000${shape.kind}\u0000${shape.limit ?? ''}` : owner;
+  let head = recordHeads.get(cacheKey);
   if (head === undefined) {
-    head = JSON.stringify({ owner, host: HOST, pid: process.pid }).slice(0, -1);
+    const record = { owner, host: HOST, pid: process.pid, ...shape };
+    head = JSON.stringify(record).slice(0, -1);
     if (recordHeads.size >= MAX_RECORD_HEADS) recordHeads.clear();
-    recordHeads.set(owner, head);
+    recordHeads.set(cacheKey, head);
   }
   return Buffer.from(`${head},"since":"${now.toISOString()}"}`);
 }
 
-/** The JSON of a record up to `since`, per owner: the same for every acquire of an owner. */
+/** The JSON of a record up to `since`, per owner and shape: the same for every acquire of an owner. */
 const recordHeads = new Map<string, string>();
 /** Owners are few (one per process or per lock, by configuration); the cache is bounded all the same. */
 const MAX_RECORD_HEADS = 1024;
@@ -102,5 +124,7 @@ export function decodeOwner(value: Buffer | string): OwnerInfo {
     ...(typeof r.host === 'string' ? { host: r.host } : {}),
     ...(typeof r.pid === 'number' && Number.isInteger(r.pid) ? { pid: r.pid } : {}),
     ...(since && !Number.isNaN(since.getTime()) ? { since } : {}),
+    ...(typeof r.kind === 'string' && RECORD_KINDS.includes(r.kind) ? { kind: r.kind as RecordKind } : {}),
+    ...(typeof r.limit === 'number' && Number.isInteger(r.limit) && r.limit >= 1 ? { limit: r.limit } : {}),
   };
 }

@@ -42,9 +42,11 @@ export interface History {
  *
  * - A waiter has waited since its owner record's `since`, else since the dashboard first
  *   saw its key.
- * - A head holds since the snapshot in which the dashboard first saw it at the head. A
- *   head already there in the first snapshot holds since its `since` (when it joined: it
- *   may have waited part of that), else since the dashboard started, as a lower bound.
+ * - A holder (the head, or any of a semaphore's first `limit`, or a reader: see
+ *   `Contender.holds`) holds since the snapshot in which the dashboard first saw it
+ *   hold. A holder already there in the first snapshot holds since its `since` (when it
+ *   joined: it may have waited part of that), else since the dashboard started, as a
+ *   lower bound.
  */
 export class HistoryTracker {
   private seen = new Map<string, HeldOrWaited>();
@@ -63,7 +65,7 @@ export class HistoryTracker {
       q.contenders.forEach((c, i) => {
         const firstSeen = this.seen.get(c.key) ?? (this.first ? { from: now, atLeast: true } : { from: now });
         seen.set(c.key, firstSeen);
-        if (i === 0) {
+        if (c.holds ?? i === 0) {
           const held = this.heads.get(c.key) ?? (this.first ? joined(c, firstSeen) : { from: now });
           heads.set(c.key, held);
           times[c.key] = held;

@@ -22,14 +22,16 @@ read-write lock (NAME/read, NAME/write) and elections, whoever wrote them
 
 Columns: NAME; the head of the queue (the holder of a mutex, the leader of an
 election): OWNER (from its owner record; an election shows its value in quotes;
-'(unknown)' for the empty values of Go and etcdctl), TOKEN (its fencing token),
-HELD FOR (since it joined the queue, so a holder that had to wait counts its wait
-too); WAITERS behind it, OLDEST WAIT among them, and the head's lease TTL LEFT.
+'(unknown)' for the empty values of Go and etcdctl; '+N' when N more hold: a
+semaphore's permits, a read side's readers), TOKEN (its fencing token), HELD FOR
+(since it joined the queue, so a holder that had to wait counts its wait too);
+WAITERS, OLDEST WAIT among them, and the head's lease TTL LEFT.
 
 Options:
-  --json    one JSON object: {revision, takenAt, queues: [{name, head, waiters,
-            heldForS, oldestWaitS}]}, head with key, leaseId, token, position,
-            value, owner, host, pid, since, ttlRemainingS, grantedTtlS
+  --json    one JSON object: {revision, takenAt, queues: [{name, head, holders,
+            waiters, heldForS, oldestWaitS}]}, head with key, leaseId, token,
+            position, holds, value, owner, host, pid, since, kind, limit,
+            ttlRemainingS, grantedTtlS
 
 Examples:
   etcd-coord locks
@@ -49,7 +51,7 @@ Examples:
     }
     const rows = queues.map((q) => [
       q.name,
-      q.head ? ownerLabel(q.head) : '-',
+      q.head ? `${ownerLabel(q.head)}${q.holders > 1 ? ` +${q.holders - 1}` : ''}` : '-',
       q.head ? String(q.head.token) : '-',
       durationLabel(q.heldForS ?? undefined),
       String(q.waiters),

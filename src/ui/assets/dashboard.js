@@ -128,8 +128,13 @@ function ttlCell(c, takenAt) {
   );
 }
 
+/** Whether a contender holds: the server says (a semaphore's first `limit`, a read side's readers), else the head. */
+function holdsOf(c, index) {
+  return c.holds ?? index === 0;
+}
+
 function contenderRow(c, index, kind, message) {
-  const holds = index === 0;
+  const holds = holdsOf(c, index);
   const role = kind === 'election' ? (holds ? 'leader' : 'candidate') : holds ? 'holder' : 'waiter';
   const name = kind === 'election' ? c.value || '(empty value)' : (c.owner ?? 'unknown owner');
   const verb = holds ? (kind === 'election' ? 'leading' : 'held') : 'waiting';
@@ -150,7 +155,7 @@ function contenderRow(c, index, kind, message) {
 }
 
 function queueCard(queue, kind, message) {
-  const waiting = Math.max(0, queue.contenders.length - 1);
+  const waiting = queue.contenders.filter((c, i) => !holdsOf(c, i)).length;
   const meta =
     kind === 'election'
       ? waiting === 0
