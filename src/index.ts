@@ -40,7 +40,16 @@ export {
   SessionLostError,
 } from './errors.js';
 export type { CoordEvent, LockKind } from './events.js';
-export type { Contender, InspectOptions, QueueView, ServiceView, Snapshot } from './inspect/types.js';
+export type {
+  Contender,
+  InspectOptions,
+  PartitionMember,
+  PartitionOwner,
+  PartitionView,
+  QueueView,
+  ServiceView,
+  Snapshot,
+} from './inspect/types.js';
 export { MIN_TTL_SECONDS } from './keys.js';
 export type { SessionState, SessionStatus } from './lease/session.js';
 export { deadlineMarginMs, Session } from './lease/session.js';

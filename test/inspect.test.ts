@@ -208,6 +208,48 @@ describe('coord.inspect()', () => {
     await (await cWaits).release();
   });
 
+  it('shows a partition group: its live members and who owns each partition', async () => {
+    const a = await open({ owner: 'a' }); // first: the other joins its namespace
+    const b = await open({ owner: 'b' });
+    const g1 = a.partition('grp', { partitions: 4, member: 'm1' });
+    const g2 = b.partition('grp', { partitions: 4, member: 'm2' });
+    const sorted = (ps: Iterable<number>) => [...ps].sort((x, y) => x - y);
+    const settled = async () => {
+      const view = (await a.inspect()).partitions[0];
+      if (view?.members.length !== 2 || view.unowned.length !== 0) return false;
+      const desired = [sorted(g1.desired()), sorted(g2.desired())];
+      return desired.every((d, i) => d.length > 0 && JSON.stringify(view.members[i].owns) === JSON.stringify(d));
+    };
+    await waitFor(settled, "each member owns its rendezvous share, as the group's own view says", 20_000);
+
+    const snap = await a.inspect();
+    expect(snap.queues).toEqual([]); // member and owner keys are not lock contenders
+    expect(snap.partitions).toHaveLength(1);
+    const view = snap.partitions[0];
+    expect(view).toMatchObject({ name: 'grp', partitions: 4, unowned: [] });
+    const [sa, sb] = await Promise.all([a.session(), b.session()]);
+    expect(view.members.map((m) => [m.member, m.leaseId, m.host, m.pid])).toEqual([
+      ['m1', sa.leaseId, hostname(), process.pid],
+      ['m2', sb.leaseId, hostname(), process.pid],
+    ]);
+    expect(view.members.map((m) => m.owns)).toEqual([sorted(g1.owned().keys()), sorted(g2.owned().keys())]);
+    expect(view.owners.map((o) => o.partition)).toEqual([0, 1, 2, 3]);
+    for (const o of view.owners) {
+      const mine = o.member === 'm1' ? g1 : g2;
+      expect(o.token).toBe(mine.owned().get(o.partition)?.token);
+    }
+    expect(view.members[0].since).toBeInstanceOf(Date);
+
+    // One member leaves: the other takes its partitions, and the group shows one member.
+    await g2.leave();
+    await waitFor(async () => {
+      const v = (await a.inspect('grp/')).partitions[0];
+      return v?.members.length === 1 && v.members[0].owns.length === 4;
+    }, 'm1 owns all four');
+    await g1.leave();
+    expect((await a.inspect()).partitions).toEqual([]);
+  });
+
   it('lists every kind of queue and every service under the prefix, and nothing that is not one', async () => {
     const coord = await open({ owner: 'me' });
     const other = await open({ owner: 'other' });
@@ -228,6 +270,7 @@ describe('coord.inspect()', () => {
 
     const snap = await coord.inspect();
     expect(snap.queues.map((q) => q.name)).toEqual(['jobs/a', 'pool', 'primary', 'table/read']);
+    expect(snap.partitions).toEqual([]); // an owner key without a member key is no group
     expect(queueOf(snap, 'jobs/a')?.contenders.map((x) => x.token)).toEqual([lock.token]);
     expect(queueOf(snap, 'pool')?.contenders.map((x) => x.owner)).toEqual(
       [...permits]

@@ -8,6 +8,10 @@
  *   as Go's `concurrency` package, etcdctl, etcd's Lock/Election services and etcd-coord
  *   write them. Keys that are not on the lease their name says (application data under
  *   a lock's name, partition owner keys `<name>/owners/<p>`) are not contenders.
+ * - A partition group is `<namespace><name>/members/<member>` on a lease with a member
+ *   value (`{"member", "partitions", ...}`, its own id); its owner keys are
+ *   `<name>/owners/<p>` on a lease, valued with the owner's id. A group shows only with a
+ *   live member (an owner key outlives its member only until their shared lease ends).
  * @internal
  * @module
  */
@@ -18,7 +22,7 @@ import { compareById, decodeInstance } from '../registry/codec.js';
 import type { ServiceInstance } from '../registry/types.js';
 import type { LeaseTtl } from './leases.js';
 import type { ReadKey } from './read.js';
-import type { Contender, QueueView, ServiceView } from './types.js';
+import type { Contender, PartitionMember, PartitionOwner, PartitionView, QueueView, ServiceView } from './types.js';
 
 const PREFIX = /^[A-Za-z0-9._:@=+/-]*$/;
 
@@ -79,11 +83,53 @@ function toContender(
 
 const byCreate = (a: ReadKey, b: ReadKey) => (a.createRevision < b.createRevision ? -1 : 1);
 
+const MEMBER_KEY = /^(.+)\/members\/([^/]+)$/;
+const OWNER_KEY = /^(.+)\/owners\/(0|[1-9][0-9]{0,8})$/;
+
+/** A partition member key's group and member, if its value is a member record of that very id. */
+function asMember(
+  rel: string,
+  kv: ReadKey,
+): { group: string; member: PartitionMember; partitions: number } | undefined {
+  const m = MEMBER_KEY.exec(rel);
+  if (!m || kv.lease === '0' || !kv.value.toString('utf8', 0, 1).startsWith('{')) return undefined;
+  let v: Record<string, unknown>;
+  try {
+    v = JSON.parse(kv.value.toString('utf8')) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  const partitions = v?.partitions;
+  if (v?.member !== m[2] || typeof partitions !== 'number' || !Number.isInteger(partitions) || partitions < 1) {
+    return undefined;
+  }
+  const since = typeof v.since === 'number' ? new Date(v.since) : undefined;
+  return {
+    group: m[1],
+    partitions,
+    member: {
+      member: m[2],
+      leaseId: leaseHex(kv.lease),
+      owns: [],
+      ...(typeof v.host === 'string' ? { host: v.host } : {}),
+      ...(typeof v.pid === 'number' && Number.isInteger(v.pid) ? { pid: v.pid } : {}),
+      ...(since && !Number.isNaN(since.getTime()) ? { since } : {}),
+    },
+  };
+}
+
+interface GroupKeys {
+  partitions: number;
+  readonly members: PartitionMember[];
+  readonly owners: PartitionOwner[];
+}
+
 /** Queues and services of the keys of one read (every key under `namespace`). */
 export class Classified {
   /** Contender keys by queue name, in read order. */
   private readonly queueKeys = new Map<string, ReadKey[]>();
   private readonly instances = new Map<string, ServiceInstance[]>();
+  private readonly groups = new Map<string, GroupKeys>();
   /** `<namespace><prefix>`: every key under it was read, and none other. */
   private readonly read: string;
 
@@ -104,11 +150,59 @@ export class Classified {
         continue;
       }
       const name = queueOf(namespace, kv);
-      if (name === undefined) continue;
+      if (name === undefined) {
+        this.partitionKey(kv.key.slice(namespace.length), kv);
+        continue;
+      }
       const list = this.queueKeys.get(name) ?? [];
       list.push(kv);
       this.queueKeys.set(name, list);
     }
+  }
+
+  /** Takes a partition group's member or owner key; false when `kv` is neither. */
+  private partitionKey(rel: string, kv: ReadKey): boolean {
+    const member = asMember(rel, kv);
+    if (member) {
+      const g = this.group(member.group);
+      g.partitions = Math.max(g.partitions, member.partitions);
+      g.members.push(member.member);
+      return true;
+    }
+    const owner = OWNER_KEY.exec(rel);
+    if (!owner || kv.lease === '0') return false;
+    this.group(owner[1]).owners.push({
+      partition: Number(owner[2]),
+      member: kv.value.toString('utf8'),
+      token: kv.createRevision,
+      leaseId: leaseHex(kv.lease),
+    });
+    return true;
+  }
+
+  private group(name: string): GroupKeys {
+    let g = this.groups.get(name);
+    if (!g) {
+      g = { partitions: 0, members: [], owners: [] };
+      this.groups.set(name, g);
+    }
+    return g;
+  }
+
+  /** The partition groups with a live member, sorted by name. */
+  partitions(): PartitionView[] {
+    return [...this.groups]
+      .filter(([, g]) => g.members.length > 0)
+      .sort(([a], [b]) => byName(a, b))
+      .map(([name, g]) => {
+        const owners = [...g.owners].sort((a, b) => a.partition - b.partition);
+        const members = [...g.members].sort((a, b) => byName(a.member, b.member));
+        const byId = new Map(members.map((m) => [m.member, m]));
+        for (const o of owners) byId.get(o.member)?.owns.push(o.partition);
+        const owned = new Set(owners.map((o) => o.partition));
+        const unowned = Array.from({ length: g.partitions }, (_, p) => p).filter((p) => !owned.has(p));
+        return { name, partitions: g.partitions, members, owners, unowned };
+      });
   }
 
   /** Decimal ids of the contenders' leases (with duplicates). */

@@ -34,5 +34,6 @@ export async function takeSnapshot(
     takenAt: read.at,
     queues: classified.queues(ttls),
     services: classified.services(),
+    partitions: classified.partitions(),
   };
 }

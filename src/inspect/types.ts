@@ -19,6 +19,49 @@ export interface Snapshot {
   readonly queues: QueueView[];
   /** Every service under the prefix that has a valid instance, sorted by name. */
   readonly services: ServiceView[];
+  /** Every partition group (`coord.partition()`) under the prefix that has a live member, sorted by name. */
+  readonly partitions: PartitionView[];
+}
+
+/** One partition group: its live members and who owns each partition. */
+export interface PartitionView {
+  /** The group's name without the namespace. */
+  readonly name: string;
+  /** How many partitions the group has, as its member keys say (the largest, if they disagree). */
+  readonly partitions: number;
+  /** The live members, sorted by id, each with the partitions it owns. */
+  readonly members: PartitionMember[];
+  /** Every owner key, by partition. */
+  readonly owners: PartitionOwner[];
+  /** Partitions with no owner key: a handoff under way, or no member to take them. */
+  readonly unowned: number[];
+}
+
+/** A live member of a partition group (its key `<name>/members/<member>`). */
+export interface PartitionMember {
+  /** The member's id. */
+  readonly member: string;
+  /** Its session's lease, lower-case hex. */
+  readonly leaseId: string;
+  /** The partitions it owns, ascending. */
+  readonly owns: number[];
+  /** Host name of the member's process, from its key. */
+  readonly host?: string;
+  /** Process id of the member's process, from its key. */
+  readonly pid?: number;
+  /** When it joined the group, from its key. */
+  readonly since?: Date;
+}
+
+/** The owner key of one partition (`<name>/owners/<partition>`). */
+export interface PartitionOwner {
+  readonly partition: number;
+  /** The owning member's id (the key's value). */
+  readonly member: string;
+  /** The ownership's fencing token: the owner key's create revision. */
+  readonly token: bigint;
+  /** The owner's session lease, lower-case hex. */
+  readonly leaseId: string;
 }
 
 /**
