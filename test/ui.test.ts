@@ -103,6 +103,9 @@ describe('etcd-coord ui', () => {
     cleanups.push(() => frankWaits.then((p) => p.release()));
     cleanups.push(() => Promise.all(permits.map((p) => p.release())));
     await waitFor(async () => (await coord.inspect('pool/')).queues[0]?.contenders.length === 3, 'frank queued');
+    // A partition group of 4 with one member, which takes all four.
+    const group = coord.partition('work', { partitions: 4, member: 'worker-1', session: s4 });
+    cleanups.push(() => group.leave());
     // An election with a leader and a candidate; a service with a serving and a draining instance.
     const leading = await coord.election('web-leader', { session: s4 }).campaign('node-a');
     const candidate = coord.election('web-leader', { session: s5 }).campaign('node-b');
@@ -145,10 +148,16 @@ describe('etcd-coord ui', () => {
     expect(await pool.locator('[data-role="holder"] .name').allTextContents()).toEqual(['dana', 'erin']);
     expect(await pool.locator('[data-role="waiter"] .name').allTextContents()).toEqual(['frank']);
     expect(await pool.locator('.meta').textContent()).toBe('1 waiter');
+    expect(await pool.locator('header .kind').textContent()).toBe('semaphore of 2');
+    expect(await queue.locator('header .kind').textContent()).toBe('lock');
     await pool
       .locator('[data-role="holder"] .bar.held .label', { hasText: /^held \d/ })
       .nth(1)
       .waitFor();
+
+    const work = page.locator('#partitions [data-group="work"]');
+    await work.locator('[data-member="worker-1"][data-owns="4"] .partitions', { hasText: /^0-3$/ }).waitFor();
+    expect(await work.locator('.meta').textContent()).toBe('1 member · 4/4 owned');
 
     const election = page.locator('[data-queue="web-leader"][data-kind="election"]');
     await election.locator('[data-role="leader"]', { hasText: 'node-a' }).waitFor();

@@ -154,6 +154,16 @@ function contenderRow(c, index, kind, message) {
   );
 }
 
+/** What a lock queue is, as its owner records say: 'semaphore of 3', 'rwlock read', else 'lock'. */
+function lockLabel(queue) {
+  const kind = queue.contenders.find((c) => c.kind)?.kind;
+  if (kind === 'semaphore') {
+    const limit = queue.contenders.find((c) => c.limit)?.limit;
+    return limit ? `semaphore of ${limit}` : 'semaphore';
+  }
+  return kind === 'read' || kind === 'write' ? `rwlock ${kind}` : 'lock';
+}
+
 function queueCard(queue, kind, message) {
   const waiting = queue.contenders.filter((c, i) => !holdsOf(c, i)).length;
   const meta =
@@ -170,7 +180,7 @@ function queueCard(queue, kind, message) {
     h(
       'header',
       {},
-      h('span', { class: 'kind' }, kind),
+      h('span', { class: 'kind' }, kind === 'election' ? kind : lockLabel(queue)),
       h('h3', {}, queue.name),
       h('span', { class: 'meta', 'data-waiters': waiting }, meta),
     ),
@@ -178,6 +188,63 @@ function queueCard(queue, kind, message) {
       'ol',
       { class: 'rows' },
       queue.contenders.map((c, i) => contenderRow(c, i, kind, message)),
+    ),
+  );
+}
+
+// ---- partition groups ----
+
+/** [0, 1, 2, 3, 9] -> '0-3, 9'; [] -> 'none'. */
+function ranges(ps) {
+  const out = [];
+  for (let i = 0; i < ps.length; i++) {
+    let j = i;
+    while (j + 1 < ps.length && ps[j + 1] === ps[j] + 1) j++;
+    out.push(j === i ? String(ps[i]) : `${ps[i]}-${ps[j]}`);
+    i = j;
+  }
+  return out.length ? out.join(', ') : 'none';
+}
+
+function partitionCard(group) {
+  const bits = [plural(group.members.length, 'member'), `${group.owners.length}/${group.partitions} owned`];
+  if (group.unowned.length) bits.push(`unowned ${ranges(group.unowned)}`);
+  return h(
+    'article',
+    { class: 'card partition', 'data-group': group.name },
+    h(
+      'header',
+      {},
+      h('span', { class: 'kind' }, 'partitions'),
+      h('h3', {}, group.name),
+      h('span', { class: 'meta' }, bits.join(' · ')),
+    ),
+    h(
+      'table',
+      {},
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ['member', 'owns', 'partitions', 'where'].map((t) => h('th', {}, t)),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        group.members.map((m) =>
+          h(
+            'tr',
+            { 'data-member': m.member, 'data-owns': m.owns.length, title: `lease ${m.leaseId}` },
+            h('td', { class: 'mono' }, m.member),
+            h('td', {}, String(m.owns.length)),
+            h('td', { class: 'mono partitions' }, ranges(m.owns)),
+            h('td', { class: 'mono' }, m.host ? (m.pid === undefined ? m.host : `${m.host} pid ${m.pid}`) : '-'),
+          ),
+        ),
+      ),
     ),
   );
 }
@@ -272,6 +339,10 @@ function renderSnapshot(message) {
     .map(([name, e]) => serviceCard(name, e.instances, e.down));
   replaceBody('services', cards, `No services under ${where}.`);
   setCount('services', cards.length ? plural(cards.length, 'service') : '');
+
+  const groups = (snapshot.partitions ?? []).map(partitionCard);
+  replaceBody('partitions', groups, `No partition groups under ${where}.`);
+  setCount('partitions', groups.length ? plural(groups.length, 'group') : '');
 
   document.getElementById('scope').textContent = where;
   document.getElementById('revision').textContent = `revision ${snapshot.revision}`;
