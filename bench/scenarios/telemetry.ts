@@ -9,8 +9,7 @@
  */
 import { trace } from '@opentelemetry/api';
 import { BasicTracerProvider, BatchSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import type { CoordContext } from '../../src/context.js';
-import { type Coordinator, connect } from '../../src/index.js';
+import { connect } from '../../src/index.js';
 import { Tracing } from '../../src/telemetry.js';
 import type { BenchEnv } from '../lib/env.js';
 import { Collector, latencyCells, type ScenarioResult, type Section } from '../lib/report.js';
@@ -19,8 +18,6 @@ import { fmt, ratio, summarize } from '../lib/stats.js';
 import { cpuMs, now } from '../lib/timing.js';
 
 type Pair = () => Promise<void>;
-
-const ctxOf = (coord: Coordinator): CoordContext => (coord as unknown as { ctx: CoordContext }).ctx;
 
 /** A lock pair on its own name; the coordinator's tracing forced off when `off`. */
 async function pair(endpoints: string[], ns: string, name: string, off: boolean) {
@@ -50,10 +47,13 @@ async function cpuPerCall(pairs: Record<string, Pair>, blocks: number, block: nu
   return Object.fromEntries(names.map((k) => [k, (total[k] * 1000) / (blocks * block)]));
 }
 
-/** ns per `ctx.trace()` + end, as the acquire path makes them, without etcd. */
-function spanCost(ctx: CoordContext, n: number): number {
+/**
+ * ns per span start + end, as the acquire path makes them (the coordinator's `trace`
+ * calls `Tracing.start` of the tracing connect() loaded), without etcd.
+ */
+function spanCost(tracing: Tracing, n: number): number {
   const once = () => {
-    const span = ctx.trace('lock.acquire', { name: 'bench', kind: 'mutex', wait: true });
+    const span = tracing.start('lock.acquire', { name: 'bench', kind: 'mutex', wait: true });
     span?.end({ acquired: true, token: '1', key: 'bench/1' });
   };
   for (let i = 0; i < n / 10; i++) once(); // warm-up (JIT)
@@ -132,8 +132,9 @@ export async function telemetry(env: BenchEnv): Promise<ScenarioResult> {
       rounds,
       cpu,
     );
-    const microOff = spanCost(ctxOf(off.coord), micro);
-    const microNoop = spanCost(ctxOf(api.coord), micro);
+    const loaded = await Tracing.load(); // what connect() gave api.coord
+    const microOff = spanCost(Tracing.off, micro);
+    const microNoop = spanCost(loaded, micro);
 
     env.log('telemetry: SDK registered');
     trace.setGlobalTracerProvider(provider);
@@ -149,7 +150,7 @@ export async function telemetry(env: BenchEnv): Promise<ScenarioResult> {
     );
     await provider.forceFlush();
     const spansPerOp = (exported - exported0) / (rounds + 10 + cpu.blocks * cpu.block);
-    const microSdk = spanCost(ctxOf(api.coord), env.n(20_000, 2_000));
+    const microSdk = spanCost(loaded, env.n(20_000, 2_000));
 
     const sec = c.section('telemetry-span', 'One span start + end alone (the acquire span with its attributes)');
     sec.rows.push(
