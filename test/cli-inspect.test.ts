@@ -104,16 +104,27 @@ describe('etcd-coord locks and inspect', () => {
 
     expect(queue.code, queue.stderr).toBe(0);
     const rows = queue.stdout.trimEnd().split('\n');
-    expect(rows[0]).toMatch(/^POS\s+OWNER\s+HOST\s+PID\s+TOKEN\s+LEASE\s+TTL LEFT\s+GRANTED TTL\s+FOR\s+SINCE$/);
+    expect(rows[0]).toMatch(
+      /^POS\s+HOLDS\s+OWNER\s+HOST\s+PID\s+TOKEN\s+LEASE\s+TTL LEFT\s+GRANTED TTL\s+FOR\s+SINCE$/,
+    );
     expect(rows[1]).toMatch(
       new RegExp(
-        `^0\\s+alpha\\s+\\S+\\s+${process.pid}\\s+${held.token}\\s+${sa.leaseId}\\s+\\d+s\\s+10s\\s+\\d+s\\s+\\d{4}-`,
+        `^0\\s+yes\\s+alpha\\s+\\S+\\s+${process.pid}\\s+${held.token}\\s+${sa.leaseId}\\s+\\d+s\\s+10s\\s+\\d+s\\s+\\d{4}-`,
       ),
     );
     expect(rows[2]).toMatch(
-      new RegExp(`^1\\s+beta\\s+\\S+\\s+${process.pid}\\s+\\d+\\s+${sb.leaseId}\\s+\\d+s\\s+8s\\s`),
+      new RegExp(`^1\\s+no\\s+beta\\s+\\S+\\s+${process.pid}\\s+\\d+\\s+${sb.leaseId}\\s+\\d+s\\s+8s\\s`),
     );
     expect(rows).toHaveLength(3);
+
+    // Both permits of the semaphore hold.
+    const poolRun = await runCli(['inspect', 'pool', '--namespace', ns]);
+    expect(poolRun.code, poolRun.stderr).toBe(0);
+    const poolRows = poolRun.stdout.trimEnd().split('\n').slice(1);
+    expect(poolRows.map((r) => r.split(/\s+/).slice(0, 3))).toEqual([
+      ['0', 'yes', 'alpha'],
+      ['1', 'yes', 'beta'],
+    ]);
 
     expect(queueJson.code).toBe(0);
     const q = JSON.parse(queueJson.stdout);
