@@ -59,6 +59,9 @@ describe('auth tokens on the watch stream', () => {
       await Promise.all([openWatchStream(a), openWatchStream(b)]);
       await sleep(TOKEN_TTL_S * 1000 + 2000); // the precondition: both streams' tokens expire
 
+      await b.session(); // its keepalive stream is open
+      const keepAliveStreams = b.diagnostics().keepAlive.streamsOpened;
+      const watchStreams = b.diagnostics().watch.streamsOpened;
       // A waiting acquire: its predecessor watch is created on B's stream, after its token expired.
       const held = await a.mutex('job').acquire();
       const waiting = b.mutex('job').acquire({ timeoutMs: 15_000 });
@@ -66,6 +69,10 @@ describe('auth tokens on the watch stream', () => {
       await held.release();
       const lock = await waiting;
       expect(lock.token).toBeGreaterThan(held.token);
+      // The refused watch stream was reopened with a fresh token; the connection was healthy,
+      // so the keepalive stream on it (and any call in flight) was left alone.
+      expect(b.diagnostics().watch.streamsOpened).toBeGreaterThan(watchStreams);
+      expect(b.diagnostics().keepAlive.streamsOpened).toBe(keepAliveStreams);
       await lock.release();
 
       // observe() and a waiting campaign.
