@@ -22,6 +22,8 @@ import type { Logger } from 'pino';
 /** The part of an etcd3 duplex stream this needs. */
 export interface DuplexStream<Req, Res> {
   write(message: Req): unknown;
+  /** Half-closes the stream (no more writes). */
+  end(): unknown;
   cancel(): void;
   on(event: 'data', listener: (res: Res) => void): unknown;
   on(event: 'error', listener: (err: Error) => void): unknown;
@@ -155,9 +157,23 @@ export class StreamLink<Req, Res> {
     this.backoff = undefined;
   }
 
-  /** Gives up the current stream (e.g. it stopped answering) and reopens after a backoff. */
+  /**
+   * Gives up the current stream because it stopped answering (a frozen etcd, a hung
+   * connection) and reopens after a backoff. The cancel makes etcd3 reset the host's
+   * channel, so the next stream and calls use a fresh connection.
+   */
   fail(err: Error): void {
     if (this.stream) this.broken(this.stream, err);
+  }
+
+  /**
+   * Gives up the current stream for a reason etcd answered with (its auth token refused,
+   * an answer that matches nothing), and reopens after a backoff. The connection works,
+   * so the stream is half-closed before it is cancelled: etcd3 then leaves the host's
+   * channel alone, and the other streams and calls on it go on.
+   */
+  reopen(err: Error): void {
+    if (this.stream) this.broken(this.stream, err, true);
   }
 
   /** Ends the stream for good. */
@@ -170,11 +186,15 @@ export class StreamLink<Req, Res> {
     s?.cancel();
   }
 
-  private broken(stream: DuplexStream<Req, Res>, err: Error): void {
+  private broken(stream: DuplexStream<Req, Res>, err: Error, connectionWorks = false): void {
     if (this.stream !== stream) return;
     this.stream = undefined;
     this.waitingSince = undefined;
-    stream.cancel(); // etcd3 then resets the host's channel, so a hung connection is dropped too
+    // etcd3 resets the host's channel when a stream that is still writable errors (the
+    // cancel does): right for a hung connection, which is dropped too; a stream ended
+    // first is not writable, and the channel, with every other stream on it, stays.
+    if (connectionWorks) stream.end();
+    stream.cancel();
     if (this.closed) return;
     this.o.logger.debug({ err: err.message }, `${this.o.name} stream broken`);
     this.o.onBroken(err);

@@ -238,7 +238,8 @@ export class WatchHub {
     if (!entry) {
       // A progress answer (no watch id) proves the stream alive. Anything else for no
       // watch we know is a late answer to a watch we cancelled, unless it is a refusal.
-      if (id === NO_WATCH && res.canceled) this.link.fail(new Error(`watch stream: unmatched cancel: ${reason(res)}`));
+      if (id === NO_WATCH && res.canceled)
+        this.link.reopen(new Error(`watch stream: unmatched cancel: ${reason(res)}`));
       return;
     }
     if (res.canceled) {
@@ -273,14 +274,14 @@ export class WatchHub {
   private onCreated(res: IWatchResponse, id: number): void {
     const asked = this.pendingCreates.shift();
     if (asked === undefined || (id !== NO_WATCH && id !== asked)) {
-      this.link.fail(new Error(`watch stream: an answer for watch ${id} matches no create (expected ${asked})`));
+      this.link.reopen(new Error(`watch stream: an answer for watch ${id} matches no create (expected ${asked})`));
       return;
     }
     if (res.canceled && AUTH_REFUSAL.test(reason(res))) {
       // The stream's token is no longer valid: every create on it would be refused.
       this.logger.info({ reason: reason(res) }, 'watch refused for its auth token; reopening with a fresh one');
       this.tokenRefused = true;
-      this.link.fail(new Error(`watch refused: ${reason(res)}`));
+      this.link.reopen(new Error(`watch refused: ${reason(res)}`));
       return;
     }
     const entry = this.entries.get(asked);
