@@ -160,24 +160,23 @@ export class Classified {
     }
   }
 
-  /** Takes a partition group's member or owner key; false when `kv` is neither. */
-  private partitionKey(rel: string, kv: ReadKey): boolean {
+  /** Takes a partition group's member or owner key, if `kv` is one (anything else is left out). */
+  private partitionKey(rel: string, kv: ReadKey): void {
     const member = asMember(rel, kv);
     if (member) {
       const g = this.group(member.group);
       g.partitions = Math.max(g.partitions, member.partitions);
       g.members.push(member.member);
-      return true;
+      return;
     }
     const owner = OWNER_KEY.exec(rel);
-    if (!owner || kv.lease === '0') return false;
+    if (!owner || kv.lease === '0') return;
     this.group(owner[1]).owners.push({
       partition: Number(owner[2]),
       member: kv.value.toString('utf8'),
       token: kv.createRevision,
       leaseId: leaseHex(kv.lease),
     });
-    return true;
   }
 
   private group(name: string): GroupKeys {
